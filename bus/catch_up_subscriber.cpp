@@ -1,0 +1,162 @@
+#include "bus/catch_up_subscriber.h"
+
+#include <algorithm>
+
+namespace es::bus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+// Held-back live events beyond this many are discarded; the store read that
+// must follow returns them anyway.
+constexpr size_t kMaxHeld = 200000;
+
+}  // namespace
+
+CatchUpSubscriber::CatchUpSubscriber(zmq::context_t& context, CatchUpOptions options)
+    : options_(std::move(options)),
+      sub_(context, zmq::socket_type::sub),
+      store_(context, options_.store_requests, options_.rpc) {
+  through_ = options_.from_position > 0 ? options_.from_position - 1 : 0;
+  delivered_through_ = through_;
+  sub_.set(zmq::sockopt::linger, 0);
+  sub_.set(zmq::sockopt::rcvhwm, options_.receive_hwm);
+  sub_.set(zmq::sockopt::subscribe, options_.stream_prefix);
+  if (!options_.stream_prefix.empty()) {
+    sub_.set(zmq::sockopt::subscribe, std::string(kHeartbeatTopic));
+  }
+  // Subscribe before the first read: whatever is published after this
+  // moment reaches the socket, and the read covers everything before it.
+  sub_.connect(options_.store_events);
+  last_message_ = Clock::now();
+}
+
+CatchUpSubscriber::~CatchUpSubscriber() = default;
+
+std::optional<es::v1::EventRecord> CatchUpSubscriber::Next(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (ready_.empty()) {
+    if (!caught_up_) {
+      caught_up_ = ReadFromStore(0);
+      if (!ready_.empty()) break;
+    }
+    bool received = DrainSocket();
+    // Nothing more is waiting on the socket: settle what the burst showed.
+    if (caught_up_ && repair_target_ > through_) {
+      ++counters_.repairs;
+      ReadFromStore(repair_target_);
+    }
+    if (!ready_.empty()) break;
+
+    auto now = Clock::now();
+    if (now - last_message_ > options_.silence_timeout) {
+      // A silent tail: no event and no heartbeat. Ask the store for its head.
+      last_message_ = now;
+      ReadFromStore(0);
+      if (!ready_.empty()) break;
+    }
+    if (now >= deadline) return std::nullopt;
+    if (received) continue;
+    auto wait = std::min<Clock::duration>(deadline - now, options_.silence_timeout);
+    if (!caught_up_ || repair_target_ > through_) {
+      // The store did not answer: try again soon, not at once.
+      wait = std::min<Clock::duration>(wait, std::chrono::milliseconds(100));
+    }
+    zmq::pollitem_t item{static_cast<void*>(sub_), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, std::chrono::duration_cast<std::chrono::milliseconds>(wait));
+  }
+  es::v1::EventRecord event = std::move(ready_.front());
+  ready_.pop_front();
+  delivered_through_ = ready_.empty() ? through_ : event.global_position();
+  return event;
+}
+
+bool CatchUpSubscriber::DrainSocket() {
+  bool received = false;
+  // Bounded, so a firehose cannot starve the caller of the events it has.
+  for (int i = 0; i < 10000; ++i) {
+    zmq::message_t topic;
+    if (!sub_.recv(topic, zmq::recv_flags::dontwait)) break;
+    received = true;
+    if (!topic.more()) continue;
+    zmq::message_t body;
+    if (!sub_.recv(body, zmq::recv_flags::none)) break;
+    while (body.more()) {  // tolerate extra frames: drop them
+      zmq::message_t extra;
+      if (!sub_.recv(extra, zmq::recv_flags::none)) break;
+      if (!extra.more()) break;
+    }
+    HandleLive(topic, body);
+  }
+  if (received) last_message_ = Clock::now();
+  return received;
+}
+
+void CatchUpSubscriber::HandleLive(zmq::message_t& /*topic*/, zmq::message_t& body) {
+  es::v1::LiveMessage message;
+  if (!message.ParseFromArray(body.data(), static_cast<int>(body.size()))) return;
+  if (message.has_heartbeat()) {
+    uint64_t head = message.heartbeat().head_position();
+    known_head_ = std::max(known_head_, head);
+    // The PUB stream is ordered: a head beyond what we hold means events
+    // were published that never reached us (or, filtered, that we have not
+    // yet confirmed there were none for us).
+    if (head > through_) repair_target_ = std::max(repair_target_, head);
+    return;
+  }
+  if (message.has_event()) AcceptLiveEvent(std::move(*message.mutable_event()));
+}
+
+void CatchUpSubscriber::AcceptLiveEvent(es::v1::EventRecord event) {
+  const uint64_t position = event.global_position();
+  known_head_ = std::max(known_head_, position);
+  if (position <= through_) return;  // already have it
+  if (!caught_up_) return;           // the catch-up read will return it
+  if (options_.stream_prefix.empty() && position == through_ + 1 && held_.empty() &&
+      repair_target_ <= through_) {
+    through_ = position;
+    ++counters_.live_events;
+    ready_.push_back(std::move(event));
+    return;
+  }
+  repair_target_ = std::max(repair_target_, position);
+  if (held_.size() < kMaxHeld) held_.emplace(position, std::move(event));
+}
+
+bool CatchUpSubscriber::ReadFromStore(uint64_t target) {
+  while (true) {
+    es::v1::StoreRequest request;
+    auto* read = request.mutable_read_all();
+    read->set_from_position(through_ + 1);
+    read->set_max_count(options_.page_size);
+    read->set_stream_prefix(options_.stream_prefix);
+    auto reply = store_.Call(request);
+    if (!reply || !reply->has_read_all()) {
+      ++counters_.store_unavailable;
+      return false;
+    }
+    const auto& result = reply->read_all();
+    known_head_ = std::max(known_head_, result.head_position());
+    for (const auto& event : result.events()) {
+      if (event.global_position() <= through_) continue;
+      through_ = event.global_position();
+      ++counters_.read_events;
+      ready_.push_back(event);
+    }
+    const uint64_t before = through_;
+    through_ = std::max(through_, result.scanned_through());
+    // Live events we held are now either delivered by this read or proven
+    // not to exist for us; either way they are settled.
+    held_.erase(held_.begin(), held_.upper_bound(through_));
+    const uint64_t goal = target == 0 ? result.head_position() : target;
+    // Done at the goal, or when the store has nothing past us (a heartbeat
+    // from a store that lost its tail must not make us spin).
+    if (through_ >= goal || (through_ == before && result.events().empty())) {
+      if (through_ >= repair_target_) repair_target_ = 0;
+      return true;
+    }
+    // Hand the caller a bounded batch; the next call continues from here.
+    if (ready_.size() >= size_t{options_.page_size} * 4) return false;
+  }
+}
+
+}  // namespace es::bus

@@ -1,0 +1,103 @@
+// A subscriber that never trusts PUB/SUB alone: the zguide's Clone pattern
+// (snapshot + sequenced updates + recovery), with the store as the snapshot.
+//
+//  1. It connects its SUB socket first, so nothing published from then on is
+//     missed by a slow join.
+//  2. It reads history from the store in pages, from its starting position
+//     up to the head.
+//  3. It follows the live stream, dropping what it already has.
+//  4. It repairs from the store whenever the live stream shows a loss: an
+//     event beyond the next expected position, a heartbeat whose head is
+//     ahead of what it has, or silence longer than the heartbeat timeout
+//     (then it asks the store for its head).
+//
+// A filtered subscriber (stream prefix) sees non-contiguous positions, so a
+// live event beyond the next position proves nothing by itself. It holds such
+// events back and confirms them with one filtered store read per burst: the
+// read's `scanned_through` tells up to which position nothing else matches.
+// Unfiltered subscribers deliver contiguous live events without a read.
+//
+// The caller receives every matching event exactly once, in global order,
+// and may persist `position()` (or the last event's position) as its
+// checkpoint: a new subscriber started from checkpoint + 1 continues exactly.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <zmq.hpp>
+
+#include "bus/rpc_client.h"
+#include "es/v1/store.pb.h"
+
+namespace es::bus {
+
+inline constexpr std::string_view kHeartbeatTopic = "\x01hb";
+
+struct CatchUpOptions {
+  std::string store_requests;  // the store's request endpoint (for reads)
+  std::string store_events;    // the store's PUB endpoint
+  uint64_t from_position = 1;  // the first global position wanted
+  std::string stream_prefix;   // empty: every stream
+  uint32_t page_size = 2000;   // events per store read
+  int receive_hwm = 100000;    // the SUB socket's receive high-water mark
+  // No message at all for this long (not even a heartbeat): ask the store.
+  std::chrono::milliseconds silence_timeout{1000};
+  RpcOptions rpc{.attempt_timeout = std::chrono::milliseconds(1000),
+                 .deadline = std::chrono::milliseconds(2000)};
+};
+
+struct CatchUpCounters {
+  uint64_t live_events = 0;       // delivered straight from PUB
+  uint64_t read_events = 0;       // delivered from store reads
+  uint64_t repairs = 0;           // store reads caused by a detected loss
+  uint64_t store_unavailable = 0; // reads that failed (retried later)
+};
+
+class CatchUpSubscriber {
+ public:
+  CatchUpSubscriber(zmq::context_t& context, CatchUpOptions options);
+  ~CatchUpSubscriber();
+  CatchUpSubscriber(const CatchUpSubscriber&) = delete;
+  CatchUpSubscriber& operator=(const CatchUpSubscriber&) = delete;
+
+  // Returns the next matching event, waiting up to `timeout` for one;
+  // nullopt when none came in time (the store may be down: it keeps trying
+  // on later calls).
+  std::optional<es::v1::EventRecord> Next(std::chrono::milliseconds timeout);
+
+  // Every matching event at or below this position has been returned by
+  // Next() (or is queued to be). A safe checkpoint.
+  uint64_t position() const { return delivered_through_; }
+  // The store's head as last seen (from a read or a heartbeat).
+  uint64_t known_head() const { return known_head_; }
+  const CatchUpCounters& counters() const { return counters_; }
+
+ private:
+  void HandleLive(zmq::message_t& topic, zmq::message_t& body);
+  void AcceptLiveEvent(es::v1::EventRecord event);
+  // Reads from the store until everything up to `target` is accounted for
+  // (target 0: up to the head the store reports). Returns false if the store
+  // did not answer; what was read so far is kept.
+  bool ReadFromStore(uint64_t target);
+  bool DrainSocket();  // true if anything was received
+
+  CatchUpOptions options_;
+  zmq::socket_t sub_;
+  RpcClient<es::v1::StoreRequest, es::v1::StoreReply> store_;
+  bool caught_up_ = false;
+  // Every matching event <= through_ is in ready_ or already delivered.
+  uint64_t through_ = 0;
+  uint64_t delivered_through_ = 0;
+  uint64_t repair_target_ = 0;  // a loss is known up to here
+  uint64_t known_head_ = 0;
+  std::deque<es::v1::EventRecord> ready_;
+  std::map<uint64_t, es::v1::EventRecord> held_;  // live events not yet confirmed
+  std::chrono::steady_clock::time_point last_message_;
+  CatchUpCounters counters_;
+};
+
+}  // namespace es::bus

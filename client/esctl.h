@@ -1,0 +1,69 @@
+// esctl: the operator's tool. Every verb returns one of these exit codes and,
+// on anything but success, writes a one-line reason to stderr.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <zmq.hpp>
+
+#include "bus/endpoints.h"
+#include "bus/rpc_client.h"
+
+namespace es::client {
+
+enum ExitCode : int {
+  kOk = 0,
+  kRefused = 1,      // the system answered no
+  kUsage = 2,        // the command line is wrong
+  kUnavailable = 3,  // a service did not answer in time
+};
+
+// What every verb needs: where the services are, how long to wait, how to
+// print.
+struct Esctl {
+  zmq::context_t context{1};
+  es::bus::Endpoints endpoints;
+  bool json = false;
+  std::chrono::milliseconds timeout{5000};
+
+  // Lazy Pirate options for a call that must finish within `timeout`.
+  es::bus::RpcOptions rpc() const;
+};
+
+// Writes "esctl: <message>" to stderr and returns `code`.
+int Fail(ExitCode code, const std::string& message);
+
+// The read side (issue: backbone).
+struct EventsArgs {
+  std::string stream;
+  uint64_t from = 1;
+  uint64_t limit = 0;  // 0: all
+};
+int RunEvents(Esctl& esctl, const EventsArgs& args);
+
+struct SubscribeArgs {
+  int64_t from = -1;  // -1: only events after the current head
+  std::string filter;
+  uint64_t count = 0;  // 0: until interrupted
+};
+int RunSubscribe(Esctl& esctl, const SubscribeArgs& args);
+
+int RunPing(Esctl& esctl, const std::string& service);
+int RunStats(Esctl& esctl);
+
+// The bank's verbs (issue: accounts, transfers and the saga).
+struct WriteArgs {
+  std::string command_id;  // empty: a fresh UUID
+};
+int RunOpenAccount(Esctl& esctl, const WriteArgs& write, const std::string& owner,
+                   int64_t initial_balance, const std::string& account_id);
+int RunCredit(Esctl& esctl, const WriteArgs& write, const std::string& account, int64_t amount);
+int RunDebit(Esctl& esctl, const WriteArgs& write, const std::string& account, int64_t amount);
+int RunCloseAccount(Esctl& esctl, const WriteArgs& write, const std::string& account);
+int RunTransfer(Esctl& esctl, const WriteArgs& write, const std::string& from,
+                const std::string& to, int64_t amount, bool wait, const std::string& transfer_id);
+int RunAccount(Esctl& esctl, const std::string& account);
+int RunTransferStatus(Esctl& esctl, const std::string& transfer);
+
+}  // namespace es::client

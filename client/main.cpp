@@ -1,0 +1,131 @@
+// esctl: wires the command line to the verbs in read_verbs.cpp and
+// write_verbs.cpp.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <functional>
+
+#include "client/esctl.h"
+
+int main(int argc, char** argv) {
+  using namespace es::client;
+  CLI::App app{
+      "esctl: operate the event-sourced bank: send commands, read state, tail events.\n"
+      "Exit codes: 0 ok, 1 refused by the system, 2 usage error, 3 service unavailable or "
+      "timed out."};
+  app.require_subcommand(1);
+  Esctl esctl;
+  std::string store_requests, store_events, commands, saga;
+  int64_t timeout_ms = 5000;
+  app.add_flag("--json", esctl.json, "print one JSON object per line");
+  app.add_option("--timeout", timeout_ms, "give up after this many milliseconds (default 5000)")
+      ->check(CLI::Range(int64_t{1}, int64_t{86400000}));
+  app.add_option("--store", store_requests, "store request endpoint (env ES_STORE_REQUESTS)");
+  app.add_option("--events", store_events, "store event endpoint (env ES_STORE_EVENTS)");
+  app.add_option("--commands", commands, "command_service endpoint (env ES_COMMANDS)");
+  app.add_option("--saga", saga, "saga_service control endpoint (env ES_SAGA_CONTROL)");
+
+  std::function<int()> run;
+
+  EventsArgs events;
+  auto* events_cmd = app.add_subcommand("events", "print stored events (all, or one stream)");
+  events_cmd->add_option("--stream", events.stream, "only this stream");
+  events_cmd->add_option("--from", events.from, "first global position (or stream version)");
+  events_cmd->add_option("--limit", events.limit, "at most this many events");
+  events_cmd->callback([&] { run = [&] { return RunEvents(esctl, events); }; });
+
+  SubscribeArgs subscribe;
+  auto* subscribe_cmd = app.add_subcommand("subscribe", "follow events live, missing none");
+  subscribe_cmd->add_option("--from", subscribe.from,
+                            "start at this global position (default: after the current head)");
+  subscribe_cmd->add_option("--filter", subscribe.filter, "only streams with this id prefix");
+  subscribe_cmd->add_option("--count", subscribe.count, "stop after this many events");
+  subscribe_cmd->callback([&] { run = [&] { return RunSubscribe(esctl, subscribe); }; });
+
+  std::string ping_service = "store";
+  auto* ping_cmd = app.add_subcommand("ping", "check that a service answers");
+  ping_cmd->add_option("service", ping_service, "store (default), commands or saga")
+      ->check(CLI::IsMember({"store", "commands", "saga"}));
+  ping_cmd->callback([&] { run = [&] { return RunPing(esctl, ping_service); }; });
+
+  app.add_subcommand("stats", "what each service reports about itself")->callback([&] {
+    run = [&] { return RunStats(esctl); };
+  });
+
+  WriteArgs write;
+  auto add_command_id = [&](CLI::App* cmd) {
+    cmd->add_option("--command-id", write.command_id,
+                    "idempotency key: repeating it has no second effect (default: fresh UUID)");
+  };
+
+  std::string owner, account_id;
+  int64_t initial_balance = 0;
+  auto* open_cmd = app.add_subcommand("open-account", "open an account; prints its id");
+  open_cmd->add_option("--owner", owner, "the owner's name")->required();
+  open_cmd->add_option("--initial-balance", initial_balance, "in minor units (default 0)");
+  open_cmd->add_option("--account-id", account_id, "choose the id (default: fresh UUID)");
+  add_command_id(open_cmd);
+  open_cmd->callback([&] {
+    run = [&] { return RunOpenAccount(esctl, write, owner, initial_balance, account_id); };
+  });
+
+  std::string account;
+  int64_t amount = 0;
+  for (const char* verb : {"credit", "debit"}) {
+    auto* cmd = app.add_subcommand(verb, std::string(verb) + " an account");
+    cmd->add_option("account", account, "account id")->required();
+    cmd->add_option("amount", amount, "in minor units")->required();
+    add_command_id(cmd);
+    const bool credit = std::string(verb) == "credit";
+    cmd->callback([&, credit] {
+      run = [&, credit] {
+        return credit ? RunCredit(esctl, write, account, amount)
+                      : RunDebit(esctl, write, account, amount);
+      };
+    });
+  }
+
+  auto* close_cmd = app.add_subcommand("close-account", "close an account (balance must be 0)");
+  close_cmd->add_option("account", account, "account id")->required();
+  add_command_id(close_cmd);
+  close_cmd->callback([&] { run = [&] { return RunCloseAccount(esctl, write, account); }; });
+
+  std::string from, to, transfer_id;
+  bool wait = false;
+  auto* transfer_cmd = app.add_subcommand("transfer", "move money; prints the transfer id");
+  transfer_cmd->add_option("from", from, "source account")->required();
+  transfer_cmd->add_option("to", to, "target account")->required();
+  transfer_cmd->add_option("amount", amount, "in minor units")->required();
+  transfer_cmd->add_flag("--wait", wait, "wait until Completed or Failed");
+  transfer_cmd->add_option("--transfer-id", transfer_id, "choose the id (default: fresh UUID)");
+  add_command_id(transfer_cmd);
+  transfer_cmd->callback([&] {
+    run = [&] { return RunTransfer(esctl, write, from, to, amount, wait, transfer_id); };
+  });
+
+  auto* account_cmd = app.add_subcommand("account", "show an account");
+  account_cmd->add_option("account", account, "account id")->required();
+  account_cmd->callback([&] { run = [&] { return RunAccount(esctl, account); }; });
+
+  std::string transfer;
+  auto* status_cmd = app.add_subcommand("transfer-status", "show a transfer");
+  status_cmd->add_option("transfer", transfer, "transfer id")->required();
+  status_cmd->callback([&] { run = [&] { return RunTransferStatus(esctl, transfer); }; });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);  // prints help, or the error with usage
+    return code == 0 ? kOk : kUsage;
+  }
+  try {
+    auto defaults = es::bus::DefaultEndpoints();
+    esctl.endpoints = {.store_requests = es::bus::Choose(store_requests, defaults.store_requests),
+                       .store_events = es::bus::Choose(store_events, defaults.store_events),
+                       .commands = es::bus::Choose(commands, defaults.commands),
+                       .saga_control = es::bus::Choose(saga, defaults.saga_control)};
+  } catch (const std::exception& e) {
+    return Fail(kUsage, e.what());
+  }
+  esctl.timeout = std::chrono::milliseconds(timeout_ms);
+  return run();
+}

@@ -1,0 +1,192 @@
+// esctl events | subscribe | ping | stats
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "bus/catch_up_subscriber.h"
+#include "bus/event_json.h"
+#include "client/esctl.h"
+#include "es/v1/command.pb.h"
+#include "es/v1/saga.pb.h"
+#include "es/v1/store.pb.h"
+
+namespace es::client {
+namespace {
+
+using StoreClient = es::bus::RpcClient<es::v1::StoreRequest, es::v1::StoreReply>;
+
+std::atomic<bool> interrupted{false};
+void OnInterrupt(int) { interrupted = true; }
+
+void PrintEvent(const Esctl& esctl, const es::v1::EventRecord& event) {
+  std::string line = esctl.json ? es::bus::EventToJson(event) : es::bus::EventToText(event);
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), stdout);
+}
+
+int StoreError(const es::v1::Error& error) {
+  return Fail(kRefused, "store refused: " + error.message());
+}
+
+int Unavailable(const std::string& service, const std::string& endpoint) {
+  return Fail(kUnavailable, service + " did not answer at " + endpoint);
+}
+
+}  // namespace
+
+es::bus::RpcOptions Esctl::rpc() const {
+  return es::bus::RpcOptions{
+      .attempt_timeout = std::min(timeout, std::chrono::milliseconds(1000)),
+      .deadline = timeout};
+}
+
+int Fail(ExitCode code, const std::string& message) {
+  std::fprintf(stderr, "esctl: %s\n", message.c_str());
+  return code;
+}
+
+int RunEvents(Esctl& esctl, const EventsArgs& args) {
+  StoreClient store(esctl.context, esctl.endpoints.store_requests, esctl.rpc());
+  uint64_t printed = 0;
+  uint64_t next = std::max<uint64_t>(args.from, 1);
+  while (args.limit == 0 || printed < args.limit) {
+    uint32_t page = 1000;
+    if (args.limit != 0) page = static_cast<uint32_t>(std::min<uint64_t>(page, args.limit - printed));
+    es::v1::StoreRequest request;
+    if (!args.stream.empty()) {
+      auto* read = request.mutable_read_stream();
+      read->set_stream_id(args.stream);
+      read->set_from_version(next);
+      read->set_max_count(page);
+    } else {
+      auto* read = request.mutable_read_all();
+      read->set_from_position(next);
+      read->set_max_count(page);
+    }
+    auto reply = store.Call(request);
+    if (!reply) return Unavailable("store_service", store.endpoint());
+    if (reply->has_error()) return StoreError(reply->error());
+    const auto& events =
+        args.stream.empty() ? reply->read_all().events() : reply->read_stream().events();
+    for (const auto& event : events) PrintEvent(esctl, event);
+    printed += events.size();
+    if (events.empty()) break;
+    const auto& last = events[events.size() - 1];
+    next = (args.stream.empty() ? last.global_position() : last.stream_version()) + 1;
+    if (!args.stream.empty() && reply->read_stream().end_of_stream()) break;
+  }
+  std::fflush(stdout);
+  return kOk;
+}
+
+int RunSubscribe(Esctl& esctl, const SubscribeArgs& args) {
+  uint64_t from = 1;
+  if (args.from >= 0) {
+    from = std::max<int64_t>(args.from, 1);
+  } else {
+    StoreClient store(esctl.context, esctl.endpoints.store_requests, esctl.rpc());
+    es::v1::StoreRequest ping;
+    ping.mutable_ping();
+    auto reply = store.Call(ping);
+    if (!reply || !reply->has_pong()) return Unavailable("store_service", store.endpoint());
+    from = reply->pong().head_position() + 1;
+  }
+  std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
+  es::bus::CatchUpOptions options{.store_requests = esctl.endpoints.store_requests,
+                                  .store_events = esctl.endpoints.store_events,
+                                  .from_position = from,
+                                  .stream_prefix = args.filter};
+  options.rpc = esctl.rpc();
+  es::bus::CatchUpSubscriber subscriber(esctl.context, options);
+  uint64_t seen = 0;
+  while (!interrupted && (args.count == 0 || seen < args.count)) {
+    auto event = subscriber.Next(std::chrono::milliseconds(200));
+    if (!event) {
+      std::fflush(stdout);
+      continue;
+    }
+    PrintEvent(esctl, *event);
+    ++seen;
+  }
+  std::fflush(stdout);
+  return kOk;
+}
+
+int RunPing(Esctl& esctl, const std::string& service) {
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed_ms = [&] {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+        .count();
+  };
+  uint64_t head = 0;
+  std::string endpoint;
+  bool answered = false;
+  if (service == "store") {
+    StoreClient client(esctl.context, endpoint = esctl.endpoints.store_requests, esctl.rpc());
+    es::v1::StoreRequest request;
+    request.mutable_ping();
+    auto reply = client.Call(request);
+    answered = reply && reply->has_pong();
+    if (answered) head = reply->pong().head_position();
+  } else if (service == "commands") {
+    es::bus::RpcClient<es::v1::CommandRequest, es::v1::CommandReply> client(
+        esctl.context, endpoint = esctl.endpoints.commands, esctl.rpc());
+    es::v1::CommandRequest request;
+    request.mutable_ping();
+    auto reply = client.Call(request);
+    answered = reply && reply->has_pong();
+    if (answered) head = reply->pong().head_position();
+  } else if (service == "saga") {
+    es::bus::RpcClient<es::v1::SagaRequest, es::v1::SagaReply> client(
+        esctl.context, endpoint = esctl.endpoints.saga_control, esctl.rpc());
+    es::v1::SagaRequest request;
+    request.mutable_ping();
+    auto reply = client.Call(request);
+    answered = reply && reply->has_pong();
+    if (answered) head = reply->pong().head_position();
+  } else {
+    return Fail(kUsage, "unknown service '" + service + "' (store, commands or saga)");
+  }
+  if (!answered) return Unavailable(service, endpoint);
+  if (esctl.json) {
+    std::printf("{\"service\":\"%s\",\"ok\":true,\"head_position\":%llu,\"ms\":%.3f}\n",
+                service.c_str(), static_cast<unsigned long long>(head), elapsed_ms());
+  } else {
+    std::printf("%s ok head=%llu %.3f ms\n", service.c_str(), static_cast<unsigned long long>(head),
+                elapsed_ms());
+  }
+  return kOk;
+}
+
+int RunStats(Esctl& esctl) {
+  StoreClient client(esctl.context, esctl.endpoints.store_requests, esctl.rpc());
+  es::v1::StoreRequest request;
+  request.mutable_stats();
+  auto reply = client.Call(request);
+  if (!reply || !reply->has_stats()) return Unavailable("store_service", client.endpoint());
+  const auto& s = reply->stats();
+  if (esctl.json) {
+    std::printf(
+        "{\"service\":\"store\",\"head_position\":%llu,\"streams\":%llu,\"appends_total\":%llu,"
+        "\"events_total\":%llu,\"appends_per_s\":%.1f,\"events_per_s\":%.1f,\"commits_total\":%llu,"
+        "\"subscribers\":%llu,\"engine\":%s,\"rss_bytes\":%llu}\n",
+        (unsigned long long)s.head_position(), (unsigned long long)s.stream_count(),
+        (unsigned long long)s.appends_total(), (unsigned long long)s.events_appended_total(),
+        s.appends_per_s(), s.events_per_s(), (unsigned long long)s.commits_total(),
+        (unsigned long long)s.subscribers(), es::bus::JsonQuote(s.engine()).c_str(),
+        (unsigned long long)s.rss_bytes());
+  } else {
+    std::printf(
+        "store_service: head=%llu streams=%llu appends=%llu events=%llu appends/s=%.1f "
+        "events/s=%.1f commits=%llu subscribers=%llu engine=%s rss=%.1fMiB\n",
+        (unsigned long long)s.head_position(), (unsigned long long)s.stream_count(),
+        (unsigned long long)s.appends_total(), (unsigned long long)s.events_appended_total(),
+        s.appends_per_s(), s.events_per_s(), (unsigned long long)s.commits_total(),
+        (unsigned long long)s.subscribers(), s.engine().c_str(), s.rss_bytes() / 1048576.0);
+  }
+  return kOk;
+}
+
+}  // namespace es::client
