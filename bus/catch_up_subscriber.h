@@ -75,6 +75,9 @@ class CatchUpSubscriber {
   // The store's head as last seen (from a read or a heartbeat).
   uint64_t known_head() const { return known_head_; }
   const CatchUpCounters& counters() const { return counters_; }
+  // The live SUB socket, for an event loop's zmq::poll: when it is readable,
+  // Next(0ms) has work to do.
+  zmq::socket_t& live_socket() { return sub_; }
 
  private:
   void HandleLive(zmq::message_t& topic, zmq::message_t& body);
