@@ -1,0 +1,21 @@
+// Which stream holds an aggregate's events: "account-<account_id>" and
+// "transfer-<transfer_id>".
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "es/v1/command.pb.h"
+
+namespace es::domain {
+
+std::string AccountStreamId(std::string_view account_id);
+std::string TransferStreamId(std::string_view transfer_id);
+
+// The stream `command` is decided against and appended to: the account's for
+// an account command, the transfer's for a transfer command. Nothing if the
+// command has no body.
+std::optional<std::string> StreamOfCommand(const es::v1::Command& command);
+
+}  // namespace es::domain
