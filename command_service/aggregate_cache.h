@@ -1,0 +1,69 @@
+// The command service's working set: aggregates loaded from their streams,
+// each with the outcomes of the commands that wrote it (for idempotency) and
+// a queue that serializes commands to it — one command per aggregate is in
+// flight to the store at a time, without any global lock.
+//
+// Bounded: when it holds more than `capacity` aggregates, the least recently
+// used idle ones are dropped (they reload from the store when next needed).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "domain/account.h"
+#include "domain/money_transfer.h"
+#include "es/v1/command.pb.h"
+
+namespace es::command {
+
+struct Aggregate {
+  std::string stream_id;
+  bool loaded = false;
+  uint64_t version = 0;  // the stream version the state reflects
+  es::domain::AccountState account;    // for "account-..." streams
+  es::domain::TransferState transfer;  // for "transfer-..." streams
+  // Outcome of every command that wrote this stream (from its events'
+  // command ids), plus refusals this process answered without writing.
+  std::unordered_map<std::string, es::v1::CommandOutcome> outcomes;
+  // Work waiting for the aggregate; `busy` while one item runs.
+  bool busy = false;
+  std::deque<std::function<void()>> waiting;
+
+  void Reset() {
+    loaded = false;
+    version = 0;
+    account = {};
+    transfer = {};
+    outcomes.clear();
+  }
+};
+
+class AggregateCache {
+ public:
+  explicit AggregateCache(size_t capacity) : capacity_(capacity) {}
+
+  // The aggregate for `stream_id`, created (not loaded) if absent. The
+  // pointer stays valid while the aggregate is busy or has waiting work.
+  Aggregate* Get(const std::string& stream_id);
+  // The aggregate if it is present and loaded; nullptr otherwise.
+  const Aggregate* FindLoaded(const std::string& stream_id) const;
+  // Drops least recently used idle aggregates beyond capacity.
+  void Trim();
+  size_t size() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    std::unique_ptr<Aggregate> aggregate;
+    std::list<std::string>::iterator lru;
+  };
+  size_t capacity_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::list<std::string> lru_;  // most recent first
+};
+
+}  // namespace es::command
