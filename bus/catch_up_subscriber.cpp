@@ -1,5 +1,7 @@
 #include "bus/catch_up_subscriber.h"
 
+#include "bus/poll.h"
+
 #include <algorithm>
 
 namespace es::bus {
@@ -62,7 +64,7 @@ std::optional<es::v1::EventRecord> CatchUpSubscriber::Next(std::chrono::millisec
       wait = std::min<Clock::duration>(wait, std::chrono::milliseconds(100));
     }
     zmq::pollitem_t item{static_cast<void*>(sub_), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, std::chrono::duration_cast<std::chrono::milliseconds>(wait));
+    PollOnce(&item, 1, std::chrono::duration_cast<std::chrono::milliseconds>(wait));
   }
   es::v1::EventRecord event = std::move(ready_.front());
   ready_.pop_front();

@@ -1,5 +1,7 @@
 #include "bus/rpc_client.h"
 
+#include "bus/poll.h"
+
 namespace es::bus {
 
 LazyPirateChannel::LazyPirateChannel(zmq::context_t& context, std::string endpoint,
@@ -32,7 +34,7 @@ bool LazyPirateChannel::Send(std::string_view request) {
 
 std::optional<zmq::message_t> LazyPirateChannel::Receive(std::chrono::milliseconds timeout) {
   zmq::pollitem_t item{static_cast<void*>(*socket_), 0, ZMQ_POLLIN, 0};
-  zmq::poll(&item, 1, timeout);
+  PollOnce(&item, 1, timeout);
   if ((item.revents & ZMQ_POLLIN) == 0) return std::nullopt;
   // A reply is [empty][body]; anything else is not ours to read.
   zmq::message_t first;

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
       "Exit codes: 0 ok, 1 refused by the system, 2 usage error, 3 service unavailable or "
       "timed out."};
   app.require_subcommand(1);
+  app.fallthrough();  // global flags (--json, --timeout, ...) may follow the verb
   Esctl esctl;
   std::string store_requests, store_events, commands, saga;
   int64_t timeout_ms = 5000;

@@ -1,0 +1,25 @@
+#include "store_service/event_storage.h"
+
+namespace es::store {
+
+es::v1::EventRecord CommittedRecord(const es::v1::AppendRequest& request, int index,
+                                    const es::v1::AppendResult& result, int64_t recorded_at_us) {
+  const es::v1::NewEvent& event = request.events(index);
+  es::v1::EventRecord record;
+  record.set_event_id(event.event_id());
+  record.set_stream_id(request.stream_id());
+  record.set_stream_version(result.first_version() + static_cast<uint64_t>(index));
+  record.set_global_position(result.first_position() + static_cast<uint64_t>(index));
+  record.set_type(event.type());
+  record.set_data(event.data());
+  record.set_recorded_at_us(recorded_at_us);
+  record.set_command_id(request.command_id());
+  return record;
+}
+
+size_t RecordSize(const es::v1::EventRecord& record) {
+  return record.event_id().size() + record.stream_id().size() + record.type().size() +
+         record.data().size() + record.command_id().size();
+}
+
+}  // namespace es::store

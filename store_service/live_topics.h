@@ -1,0 +1,14 @@
+// Topics on the store's PUB socket. An event's topic is its stream id; the
+// store's own messages use topics that start with a control byte, which
+// stream ids may not (ValidateAppend), so the two never collide.
+#pragma once
+
+#include <string_view>
+
+namespace es::store {
+
+// [kHeartbeatTopic][LiveMessage{heartbeat}] is published every heartbeat
+// interval: it carries the head, so a subscriber can detect a silent gap.
+inline constexpr std::string_view kHeartbeatTopic{"\x01hb", 3};
+
+}  // namespace es::store

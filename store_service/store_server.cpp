@@ -1,0 +1,304 @@
+#include "store_service/store_server.h"
+
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <fstream>
+
+#include "store_service/live_topics.h"
+#include "store_service/log_line.h"
+
+namespace es::store {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Resident set size, from /proc/self/statm (0 when unavailable).
+uint64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t total_pages = 0;
+  uint64_t resident_pages = 0;
+  if (!(statm >> total_pages >> resident_pages)) return 0;
+  return resident_pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// Sends the two frames of one PUB message. PUB never blocks: a subscriber
+// past its high-water mark misses messages and repairs from the store.
+void PublishFrames(zmq::socket_t& publisher, std::string_view topic, const std::string& body) {
+  publisher.send(zmq::const_buffer(topic.data(), topic.size()),
+                 zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+  publisher.send(zmq::const_buffer(body.data(), body.size()), zmq::send_flags::dontwait);
+}
+
+}  // namespace
+
+StoreServer::StoreServer(zmq::context_t& context, EventStorage& storage, StoreServerOptions options)
+    : storage_(storage),
+      options_(std::move(options)),
+      router_(context, zmq::socket_type::router),
+      publisher_(context, zmq::socket_type::pub),
+      throughput_(SteadyClock::now()) {}
+
+StoreServer::~StoreServer() { Close(); }
+
+Status StoreServer::Bind() {
+  // Replies to a pipelining client must not be dropped at the default
+  // high-water mark of 1000; a drained turn alone can answer 4096.
+  router_.set(zmq::sockopt::sndhwm, 1'000'000);
+  router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.max_message_bytes * 4));
+  router_.set(zmq::sockopt::linger, 200);
+  publisher_.set(zmq::sockopt::sndhwm, 1'000'000);
+  publisher_.set(zmq::sockopt::linger, 0);
+  for (auto [socket, endpoint, bound] : {
+           std::tuple{&router_, &options_.requests_endpoint, &bound_requests_endpoint_},
+           std::tuple{&publisher_, &options_.events_endpoint, &bound_events_endpoint_},
+       }) {
+    try {
+      socket->bind(*endpoint);
+    } catch (const zmq::error_t& e) {
+      return Status(es::v1::ERROR_CODE_UNAVAILABLE, "cannot bind " + *endpoint + ": " + e.what());
+    }
+    *bound = socket->get(zmq::sockopt::last_endpoint);
+  }
+  return Status::Ok();
+}
+
+void StoreServer::Run(const std::atomic<bool>& stop_requested) {
+  SteadyClock::time_point next_heartbeat = SteadyClock::now();
+  while (!stop_requested.load(std::memory_order_relaxed)) {
+    SteadyClock::time_point now = SteadyClock::now();
+    if (now >= next_heartbeat) {
+      PublishHeartbeat();
+      next_heartbeat = now + options_.heartbeat_interval;
+    }
+    std::array<zmq::pollitem_t, 1> items{{{router_.handle(), 0, ZMQ_POLLIN, 0}}};
+    try {
+      zmq::poll(items, std::chrono::ceil<std::chrono::milliseconds>(next_heartbeat - now));
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;  // a signal: look at stop_requested again
+      throw;
+    }
+    if (items[0].revents & ZMQ_POLLIN) ServeWaitingRequests();
+  }
+  RefuseWaitingRequests();
+  Close();
+}
+
+void StoreServer::ServeWaitingRequests() {
+  std::vector<PendingAppend> appends;
+  for (size_t served = 0; served < options_.max_requests_per_drain; ++served) {
+    const uint64_t dropped_before = frames_dropped_;
+    std::optional<bus::RoutedRequest> routed = bus::ReceiveRouted(router_, &frames_dropped_);
+    if (!routed) {
+      if (frames_dropped_ == dropped_before) break;  // nothing more waiting
+      LogLine("dropped a request without the empty delimiter frame (cannot be answered)");
+      continue;
+    }
+    HandleRequest(*routed, &appends);
+  }
+  if (!appends.empty()) CommitAppends(appends);
+}
+
+void StoreServer::RefuseWaitingRequests() {
+  for (size_t refused = 0; refused < options_.max_requests_per_drain; ++refused) {
+    const uint64_t dropped_before = frames_dropped_;
+    std::optional<bus::RoutedRequest> routed = bus::ReceiveRouted(router_, &frames_dropped_);
+    if (!routed) {
+      if (frames_dropped_ == dropped_before) break;
+      continue;
+    }
+    es::v1::StoreRequest request;
+    uint64_t request_id = 0;
+    if (!routed->frame_error && request.ParseFromArray(routed->body.data(), routed->body.size())) {
+      request_id = request.request_id();
+    }
+    ReplyError(routed->identity, request_id, es::v1::ERROR_CODE_UNAVAILABLE,
+               "the store is shutting down");
+  }
+}
+
+void StoreServer::HandleRequest(bus::RoutedRequest& routed, std::vector<PendingAppend>* appends) {
+  if (routed.frame_error) {
+    ReplyError(routed.identity, 0, es::v1::ERROR_CODE_BAD_REQUEST, *routed.frame_error);
+    return;
+  }
+  if (routed.body.size() > options_.max_message_bytes) {
+    ReplyError(routed.identity, 0, es::v1::ERROR_CODE_TOO_LARGE,
+               "request is " + std::to_string(routed.body.size()) + " bytes, the limit is " +
+                   std::to_string(options_.max_message_bytes));
+    return;
+  }
+  es::v1::StoreRequest request;
+  if (!request.ParseFromArray(routed.body.data(), static_cast<int>(routed.body.size()))) {
+    ReplyError(routed.identity, 0, es::v1::ERROR_CODE_BAD_REQUEST,
+               "cannot decode a StoreRequest from the " + std::to_string(routed.body.size()) +
+                   "-byte body frame");
+    return;
+  }
+  es::v1::StoreReply reply;
+  reply.set_request_id(request.request_id());
+  switch (request.body_case()) {
+    case es::v1::StoreRequest::kAppend:
+      appends->push_back(PendingAppend{std::move(routed.identity), std::move(request)});
+      return;
+    case es::v1::StoreRequest::kReadStream: {
+      const es::v1::ReadStreamRequest& read = request.read_stream();
+      if (read.stream_id().empty()) {
+        ReplyError(routed.identity, request.request_id(), es::v1::ERROR_CODE_BAD_REQUEST,
+                   "read_stream.stream_id is empty");
+        return;
+      }
+      Status status =
+          storage_.ReadStream(read.stream_id(), read.from_version(),
+                              ReadLimitsFor(read.max_count()), reply.mutable_read_stream());
+      if (!status.ok()) {
+        ReplyError(routed.identity, request.request_id(), status.code(), status.message());
+        return;
+      }
+      break;
+    }
+    case es::v1::StoreRequest::kReadAll: {
+      const es::v1::ReadAllRequest& read = request.read_all();
+      Status status = storage_.ReadAll(read.from_position(), read.stream_prefix(),
+                                       ReadLimitsFor(read.max_count()), reply.mutable_read_all());
+      if (!status.ok()) {
+        ReplyError(routed.identity, request.request_id(), status.code(), status.message());
+        return;
+      }
+      break;
+    }
+    case es::v1::StoreRequest::kPing:
+      reply.mutable_pong()->set_head_position(storage_.Head());
+      reply.mutable_pong()->set_service("store_service");
+      break;
+    case es::v1::StoreRequest::kStats:
+      *reply.mutable_stats() = Stats();
+      break;
+    case es::v1::StoreRequest::BODY_NOT_SET:
+      // Also what a body from a newer schema (an unknown field) parses to.
+      ReplyError(routed.identity, request.request_id(), es::v1::ERROR_CODE_BAD_REQUEST,
+                 "StoreRequest has no known body: set one of append, read_stream, read_all, "
+                 "ping, stats");
+      return;
+  }
+  Reply(routed.identity, reply);
+}
+
+void StoreServer::CommitAppends(std::vector<PendingAppend>& appends) {
+  std::vector<const es::v1::AppendRequest*> batch;
+  batch.reserve(appends.size());
+  for (const PendingAppend& pending : appends) batch.push_back(&pending.request.append());
+  const int64_t recorded_at_us = NowMicros();
+  std::vector<AppendOutcome> outcomes = storage_.Append(batch, recorded_at_us);
+
+  // The transaction is durable now: acknowledge every append first...
+  uint64_t appends_written = 0;
+  uint64_t events_written = 0;
+  for (size_t i = 0; i < appends.size(); ++i) {
+    const AppendOutcome& outcome = outcomes[i];
+    const uint64_t request_id = appends[i].request.request_id();
+    if (!outcome.status.ok()) {
+      if (outcome.status.code() == es::v1::ERROR_CODE_STORAGE_FULL ||
+          outcome.status.code() == es::v1::ERROR_CODE_STORAGE_FAILURE) {
+        LogLine("append refused: " + outcome.status.ToString());
+      }
+      es::v1::StoreReply reply;
+      reply.set_request_id(request_id);
+      es::v1::Error* error = reply.mutable_error();
+      error->set_code(outcome.status.code());
+      error->set_message(outcome.status.message());
+      error->set_current_version(outcome.current_version);
+      ++requests_refused_;
+      Reply(appends[i].identity, reply);
+      continue;
+    }
+    if (!outcome.result.duplicate()) {
+      ++appends_written;
+      events_written += static_cast<uint64_t>(batch[i]->events_size());
+    }
+    es::v1::StoreReply reply;
+    reply.set_request_id(request_id);
+    *reply.mutable_append() = outcome.result;
+    Reply(appends[i].identity, reply);
+  }
+  if (appends_written == 0) return;
+  ++commits_total_;
+  appends_total_ += appends_written;
+  events_appended_total_ += events_written;
+  throughput_.Add(SteadyClock::now(), appends_written, events_written);
+
+  // ...then publish. Storage placed the batch in batch order, so this is
+  // global-position order.
+  es::v1::LiveMessage message;
+  for (size_t i = 0; i < appends.size(); ++i) {
+    const AppendOutcome& outcome = outcomes[i];
+    if (!outcome.status.ok() || outcome.result.duplicate()) continue;
+    for (int e = 0; e < batch[i]->events_size(); ++e) {
+      *message.mutable_event() = CommittedRecord(*batch[i], e, outcome.result, recorded_at_us);
+      message.SerializeToString(&buffer_);
+      PublishFrames(publisher_, batch[i]->stream_id(), buffer_);
+    }
+  }
+}
+
+void StoreServer::PublishHeartbeat() {
+  es::v1::LiveMessage message;
+  message.mutable_heartbeat()->set_head_position(storage_.Head());
+  message.mutable_heartbeat()->set_sent_at_us(NowMicros());
+  message.SerializeToString(&buffer_);
+  PublishFrames(publisher_, kHeartbeatTopic, buffer_);
+}
+
+void StoreServer::Reply(const zmq::message_t& identity, const es::v1::StoreReply& reply) {
+  reply.SerializeToString(&buffer_);
+  bus::SendRouted(router_, identity, buffer_);
+}
+
+void StoreServer::ReplyError(const zmq::message_t& identity, uint64_t request_id,
+                             es::v1::ErrorCode code, const std::string& message) {
+  ++requests_refused_;
+  es::v1::StoreReply reply;
+  reply.set_request_id(request_id);
+  reply.mutable_error()->set_code(code);
+  reply.mutable_error()->set_message(message);
+  Reply(identity, reply);
+}
+
+ReadLimits StoreServer::ReadLimitsFor(uint32_t requested_count) const {
+  ReadLimits limits;
+  limits.max_count = requested_count == 0 ? options_.default_read_count
+                                          : std::min(requested_count, options_.max_read_count);
+  // A reply must fit in what a client accepts as one message.
+  limits.max_bytes = options_.max_message_bytes;
+  return limits;
+}
+
+es::v1::StoreStats StoreServer::Stats() {
+  es::v1::StoreStats stats;
+  stats.set_head_position(storage_.Head());
+  stats.set_stream_count(storage_.StreamCount());
+  stats.set_appends_total(appends_total_);
+  stats.set_events_appended_total(events_appended_total_);
+  ThroughputWindow::Rates rates = throughput_.RatesAt(SteadyClock::now());
+  stats.set_appends_per_s(rates.appends_per_s);
+  stats.set_events_per_s(rates.events_per_s);
+  stats.set_commits_total(commits_total_);
+  stats.set_engine(std::string(storage_.EngineName()));
+  stats.set_rss_bytes(ResidentBytes());
+  stats.set_requests_refused(requests_refused_ + frames_dropped_);
+  return stats;
+}
+
+void StoreServer::Close() {
+  if (router_.handle() != nullptr) router_.close();
+  if (publisher_.handle() != nullptr) publisher_.close();
+}
+
+}  // namespace es::store

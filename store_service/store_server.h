@@ -1,0 +1,109 @@
+// The store's request loop: a ROUTER socket for requests (StoreRequest ->
+// StoreReply, framing in es/v1/store.proto), a PUB socket for committed
+// events and heartbeats. One thread does everything, so the storage needs
+// no locks and the global order is the order of commits.
+//
+// Each turn drains up to max_requests_per_drain waiting requests without
+// blocking. Reads, pings and stats are answered at once, from committed
+// data only. The drained appends form one batch: one transaction, one
+// fsync (group commit); then every append's reply is sent, and then the
+// committed events are published in global-position order as
+// [topic = stream id][LiveMessage{event}]. So an event is never visible,
+// to a reply or a subscriber, before it is durable.
+//
+// Replies to requests drained together may leave in a different order
+// than the requests came (reads first, then appends): a client matches
+// them by request_id, and reads its own write only after the ack.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+#include <zmq.hpp>
+
+#include "bus/router_frames.h"
+#include "es/v1/store.pb.h"
+#include "store_service/event_storage.h"
+#include "store_service/status.h"
+#include "store_service/throughput_window.h"
+
+namespace es::store {
+
+struct StoreServerOptions {
+  std::string requests_endpoint;  // e.g. tcp://127.0.0.1:* (bound)
+  std::string events_endpoint;
+  std::chrono::milliseconds heartbeat_interval{100};
+  // A request body larger than this is refused with TOO_LARGE. Frames over
+  // 4x this are cut off by the socket itself (the peer is disconnected), so
+  // a giant frame cannot exhaust memory.
+  size_t max_message_bytes = size_t{4} << 20;
+  size_t max_requests_per_drain = 4096;
+  // Reads: a request's max_count of 0 means default_read_count; larger
+  // counts are capped at max_read_count.
+  uint32_t default_read_count = 1000;
+  uint32_t max_read_count = 10'000;
+};
+
+class StoreServer {
+ public:
+  // `context` and `storage` (already open) must outlive the server.
+  StoreServer(zmq::context_t& context, EventStorage& storage, StoreServerOptions options);
+  ~StoreServer();
+
+  StoreServer(const StoreServer&) = delete;
+  StoreServer& operator=(const StoreServer&) = delete;
+
+  // Binds both sockets. On failure returns UNAVAILABLE naming the endpoint.
+  Status Bind();
+
+  // The endpoints actually bound (a wildcard port resolved), after Bind.
+  const std::string& requests_endpoint() const { return bound_requests_endpoint_; }
+  const std::string& events_endpoint() const { return bound_events_endpoint_; }
+
+  // Serves until `stop_requested` becomes true (checked at least every
+  // heartbeat interval). The batch in hand is committed, answered and
+  // published; requests still waiting are refused with UNAVAILABLE; then
+  // the sockets are closed.
+  void Run(const std::atomic<bool>& stop_requested);
+
+ private:
+  // An append drained in this turn, waiting for the group commit.
+  struct PendingAppend {
+    zmq::message_t identity;
+    es::v1::StoreRequest request;
+  };
+
+  void ServeWaitingRequests();
+  void RefuseWaitingRequests();
+  void HandleRequest(bus::RoutedRequest& routed, std::vector<PendingAppend>* appends);
+  void CommitAppends(std::vector<PendingAppend>& appends);
+  void PublishHeartbeat();
+  void Reply(const zmq::message_t& identity, const es::v1::StoreReply& reply);
+  void ReplyError(const zmq::message_t& identity, uint64_t request_id, es::v1::ErrorCode code,
+                  const std::string& message);
+  ReadLimits ReadLimitsFor(uint32_t requested_count) const;
+  es::v1::StoreStats Stats();
+  void Close();
+
+  EventStorage& storage_;
+  StoreServerOptions options_;
+  zmq::socket_t router_;
+  zmq::socket_t publisher_;
+  std::string bound_requests_endpoint_;
+  std::string bound_events_endpoint_;
+
+  // Reused for every serialization, to avoid an allocation per message.
+  std::string buffer_;
+
+  uint64_t appends_total_ = 0;
+  uint64_t events_appended_total_ = 0;
+  uint64_t commits_total_ = 0;
+  uint64_t requests_refused_ = 0;
+  uint64_t frames_dropped_ = 0;
+  ThroughputWindow throughput_;
+};
+
+}  // namespace es::store

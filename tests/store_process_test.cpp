@@ -1,0 +1,293 @@
+// The real store_service binary: durability across kill -9 and SIGTERM,
+// the live event stream, heartbeats, and its command line.
+#include "tests/support/store_process.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <map>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "tests/support/live_test_subscriber.h"
+#include "tests/support/proto_equals.h"
+#include "tests/support/store_requests.h"
+#include "tests/support/store_test_client.h"
+#include "tests/support/temp_dir.h"
+
+namespace es::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Every event in the store, read over the wire in pages.
+std::vector<es::v1::EventRecord> ReadWholeLog(zmq::context_t& context,
+                                              const std::string& endpoint) {
+  StoreTestClient client(context, endpoint);
+  std::vector<es::v1::EventRecord> events;
+  uint64_t from = 1;
+  while (true) {
+    es::v1::StoreReply reply = client.Call(ReadAllRequest(from, 500));
+    EXPECT_TRUE(reply.has_read_all()) << reply.DebugString();
+    if (!reply.has_read_all()) return events;
+    const es::v1::ReadAllResult& page = reply.read_all();
+    events.insert(events.end(), page.events().begin(), page.events().end());
+    if (page.scanned_through() >= page.head_position()) return events;
+    from = page.scanned_through() + 1;
+  }
+}
+
+// Checks the log's shape: positions 1..n in order, each stream's versions
+// 1..k in order.
+void ExpectGapFreeLog(const std::vector<es::v1::EventRecord>& events) {
+  std::map<std::string, uint64_t> versions;
+  for (size_t i = 0; i < events.size(); ++i) {
+    ASSERT_EQ(events[i].global_position(), i + 1);
+    ASSERT_EQ(events[i].stream_version(), ++versions[events[i].stream_id()])
+        << "at position " << i + 1;
+  }
+}
+
+class StoreProcessTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+  zmq::context_t context_;
+};
+
+// Durable before visible: whatever a client was told (an ack) or a
+// subscriber was shown (a published event) survives kill -9. The kill comes
+// right after the last ack, while the store is idle: a store that acked
+// before its commit was durable would lose the last batch.
+TEST_F(StoreProcessTest, KeepsEveryAcknowledgedAndPublishedEventAcrossKill9) {
+  constexpr int kClients = 4;
+  constexpr int kAppendsPerClient = 500;
+  constexpr int kInFlightPerClient = 50;
+  constexpr int kEventsPerAppend = 2;
+  ServiceProcess store = StartStore(dir_);
+  LiveTestSubscriber subscriber(context_, store.endpoint("events"));
+  ASSERT_TRUE(subscriber.WaitForHeartbeat());
+
+  auto command_id = [](uint64_t request_id) { return "cmd-" + std::to_string(request_id); };
+  std::vector<std::unique_ptr<StoreTestClient>> clients;
+  std::vector<int> sent(kClients, 0);
+  auto send_next = [&](int c) {
+    const uint64_t request_id = static_cast<uint64_t>(c) * 1'000'000 + sent[c];
+    es::v1::StoreRequest request =
+        AppendRequestOf(MakeAppend("stream-" + std::to_string((c * 7 + sent[c]) % 13),
+                                   command_id(request_id), ExpectAny(), kEventsPerAppend));
+    request.set_request_id(request_id);
+    clients[c]->Send(request);
+    ++sent[c];
+  };
+  for (int c = 0; c < kClients; ++c) {
+    clients.push_back(std::make_unique<StoreTestClient>(context_, store.endpoint("requests")));
+    for (int i = 0; i < kInFlightPerClient; ++i) send_next(c);
+  }
+
+  std::map<std::string, es::v1::AppendResult> acked;  // by command id
+  std::vector<es::v1::EventRecord> published;
+  while (acked.size() < size_t{kClients * kAppendsPerClient}) {
+    std::array<zmq::pollitem_t, kClients + 1> items{};
+    for (int c = 0; c < kClients; ++c) items[c] = {clients[c]->socket().handle(), 0, ZMQ_POLLIN, 0};
+    items[kClients] = {subscriber.socket().handle(), 0, ZMQ_POLLIN, 0};
+    ASSERT_GT(zmq::poll(items, seconds(10)), 0) << "the store stopped answering";
+    for (int c = 0; c < kClients; ++c) {
+      if (!(items[c].revents & ZMQ_POLLIN)) continue;
+      std::optional<es::v1::StoreReply> reply = clients[c]->Receive(milliseconds(0));
+      ASSERT_TRUE(reply.has_value());
+      ASSERT_TRUE(reply->has_append()) << reply->DebugString();
+      acked[command_id(reply->request_id())] = reply->append();
+      if (sent[c] < kAppendsPerClient) send_next(c);
+    }
+    if (items[kClients].revents & ZMQ_POLLIN) {
+      std::optional<LiveFrame> frame = subscriber.Next(milliseconds(0));
+      if (frame && frame->message.has_event()) published.push_back(frame->message.event());
+    }
+  }
+  store.Kill9();
+
+  store = StartStore(dir_);
+  std::vector<es::v1::EventRecord> log = ReadWholeLog(context_, store.endpoint("requests"));
+  ExpectGapFreeLog(log);
+  for (const auto& [command, result] : acked) {
+    SCOPED_TRACE(command);
+    ASSERT_LE(result.last_position(), log.size());
+    for (uint64_t k = 0; k < kEventsPerAppend; ++k) {
+      const es::v1::EventRecord& event = log[result.first_position() + k - 1];
+      EXPECT_EQ(event.command_id(), command);
+      EXPECT_EQ(event.stream_id(), result.stream_id());
+      EXPECT_EQ(event.stream_version(), result.first_version() + k);
+      EXPECT_EQ(event.event_id(), command + "/" + std::to_string(k));
+    }
+  }
+  for (const es::v1::EventRecord& event : published) {
+    ASSERT_LE(event.global_position(), log.size());
+    EXPECT_TRUE(ProtoEquals(event, log[event.global_position() - 1]));
+  }
+  EXPECT_EQ(log.size(), acked.size() * kEventsPerAppend) << "the log holds unacknowledged events";
+}
+
+TEST_F(StoreProcessTest, ExitsZeroOnSigtermAndKeepsItsData) {
+  ServiceProcess store = StartStore(dir_);
+  es::v1::StoreReply appended =
+      CallStore(context_, store.endpoint("requests"),
+                AppendRequestOf(MakeAppend("account-7", "open-7", ExpectNoStream(), 3)));
+  ASSERT_TRUE(appended.has_append()) << appended.DebugString();
+
+  ExitStatus exit = store.Terminate();
+
+  EXPECT_TRUE(exit.exited);
+  EXPECT_EQ(exit.exit_code, 0) << store.ReadLog();
+  EXPECT_FALSE(exit.timed_out);
+  store = StartStore(dir_);
+  es::v1::StoreReply read =
+      CallStore(context_, store.endpoint("requests"), ReadStreamRequest("account-7", 1));
+  ASSERT_TRUE(read.has_read_stream()) << read.DebugString();
+  ASSERT_EQ(read.read_stream().events_size(), 3);
+  EXPECT_EQ(read.read_stream().events(2).command_id(), "open-7");
+  EXPECT_EQ(read.read_stream().events(2).global_position(), 3u);
+}
+
+TEST_F(StoreProcessTest, PublishesCommittedEventsInGlobalOrderWithTheStreamAsTopic) {
+  constexpr int kAppends = 200;
+  constexpr int kEventsPerAppend = 3;
+  ServiceProcess store = StartStore(dir_);
+  LiveTestSubscriber subscriber(context_, store.endpoint("events"));
+  ASSERT_TRUE(subscriber.WaitForHeartbeat());  // subscribed: nothing can be missed now
+  StoreTestClient client(context_, store.endpoint("requests"));
+
+  for (int i = 0; i < kAppends; ++i) {
+    es::v1::StoreRequest request =
+        AppendRequestOf(MakeAppend("stream-" + std::to_string(i % 9), "cmd-" + std::to_string(i),
+                                   ExpectAny(), kEventsPerAppend));
+    request.set_request_id(i);
+    client.Send(request);  // pipelined: they arrive in a few group commits
+  }
+  std::map<std::string, es::v1::AppendResult> acked;
+  for (int i = 0; i < kAppends; ++i) {
+    std::optional<es::v1::StoreReply> reply = client.Receive(seconds(10));
+    ASSERT_TRUE(reply.has_value());
+    ASSERT_TRUE(reply->has_append()) << reply->DebugString();
+    acked["cmd-" + std::to_string(reply->request_id())] = reply->append();
+  }
+
+  uint64_t expected_position = 1;
+  while (expected_position <= kAppends * kEventsPerAppend) {
+    std::optional<LiveFrame> frame = subscriber.NextMatching(
+        [](const LiveFrame& f) { return f.message.has_event(); }, seconds(10));
+    ASSERT_TRUE(frame.has_value()) << "missing the event at " << expected_position;
+    const es::v1::EventRecord& event = frame->message.event();
+    EXPECT_EQ(event.global_position(), expected_position);
+    EXPECT_EQ(frame->topic, event.stream_id());
+    const es::v1::AppendResult& result = acked.at(event.command_id());
+    const uint64_t index = event.global_position() - result.first_position();
+    EXPECT_LT(index, kEventsPerAppend);
+    EXPECT_EQ(event.stream_id(), result.stream_id());
+    EXPECT_EQ(event.stream_version(), result.first_version() + index);
+    expected_position = event.global_position() + 1;
+  }
+}
+
+TEST_F(StoreProcessTest, HeartbeatCarriesTheHeadAcrossRestart) {
+  ServiceProcess store = StartStore(dir_, {"--heartbeat-ms", "20"});
+  LiveTestSubscriber subscriber(context_, store.endpoint("events"));
+  std::optional<es::v1::Heartbeat> first = subscriber.WaitForHeartbeat();
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->head_position(), 0u);
+  const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  EXPECT_NEAR(static_cast<double>(first->sent_at_us()), static_cast<double>(now_us), 10e6);
+
+  ASSERT_TRUE(CallStore(context_, store.endpoint("requests"),
+                        AppendRequestOf(MakeAppend("s", "c1", ExpectAny(), 5)))
+                  .has_append());
+  std::optional<es::v1::Heartbeat> after = subscriber.WaitForHeartbeat(seconds(10), 1);
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->head_position(), 5u);
+
+  store.Kill9();
+  store = StartStore(dir_);
+  LiveTestSubscriber resubscriber(context_, store.endpoint("events"));
+  std::optional<es::v1::Heartbeat> recovered = resubscriber.WaitForHeartbeat();
+  ASSERT_TRUE(recovered.has_value());
+  EXPECT_EQ(recovered->head_position(), 5u);
+}
+
+TEST_F(StoreProcessTest, AnswersReadsPingAndStatsOverTheWire) {
+  ServiceProcess store = StartStore(dir_);
+  StoreTestClient client(context_, store.endpoint("requests"));
+  ASSERT_TRUE(
+      client.Call(AppendRequestOf(MakeAppend("acct-1", "c1", ExpectNoStream(), 2))).has_append());
+  ASSERT_TRUE(
+      client.Call(AppendRequestOf(MakeAppend("xfer-1", "c2", ExpectNoStream(), 1))).has_append());
+  ASSERT_TRUE(
+      client.Call(AppendRequestOf(MakeAppend("acct-1", "c3", ExpectExact(2), 1))).has_append());
+
+  es::v1::StoreReply stream = client.Call(ReadStreamRequest("acct-1", 2));
+  es::v1::StoreReply accounts = client.Call(ReadAllRequest(1, 0, "acct-"));
+  es::v1::StoreReply pong = client.Call(PingRequest());
+  es::v1::StoreRequest stats_request;
+  stats_request.mutable_stats();
+  es::v1::StoreReply stats = client.Call(stats_request);
+
+  ASSERT_TRUE(stream.has_read_stream()) << stream.DebugString();
+  ASSERT_EQ(stream.read_stream().events_size(), 2);
+  EXPECT_EQ(stream.read_stream().events(1).global_position(), 4u);
+  EXPECT_TRUE(stream.read_stream().end_of_stream());
+  ASSERT_TRUE(accounts.has_read_all()) << accounts.DebugString();
+  EXPECT_EQ(accounts.read_all().events_size(), 3);
+  EXPECT_EQ(accounts.read_all().scanned_through(), 4u);
+  ASSERT_TRUE(pong.has_pong());
+  EXPECT_EQ(pong.pong().head_position(), 4u);
+  EXPECT_EQ(pong.pong().service(), "store_service");
+  ASSERT_TRUE(stats.has_stats()) << stats.DebugString();
+  EXPECT_EQ(stats.stats().head_position(), 4u);
+  EXPECT_EQ(stats.stats().stream_count(), 2u);
+  EXPECT_EQ(stats.stats().appends_total(), 3u);
+  EXPECT_EQ(stats.stats().events_appended_total(), 4u);
+  EXPECT_EQ(stats.stats().commits_total(), 3u);
+  EXPECT_GT(stats.stats().events_per_s(), 0.0);
+  EXPECT_EQ(stats.stats().engine(), "sqlite");
+  EXPECT_GT(stats.stats().rss_bytes(), 0u);
+}
+
+TEST_F(StoreProcessTest, RefusesAStaleAppendWithTheCurrentVersionInTheError) {
+  ServiceProcess store = StartStore(dir_);
+  StoreTestClient client(context_, store.endpoint("requests"));
+  ASSERT_TRUE(
+      client.Call(AppendRequestOf(MakeAppend("s", "c1", ExpectNoStream(), 2))).has_append());
+
+  es::v1::StoreReply stale = client.Call(AppendRequestOf(MakeAppend("s", "c2", ExpectExact(1))));
+  es::v1::StoreReply retry = client.Call(AppendRequestOf(MakeAppend("s", "c1", ExpectNoStream())));
+
+  ASSERT_TRUE(stale.has_error()) << stale.DebugString();
+  EXPECT_EQ(stale.error().code(), es::v1::ERROR_CODE_WRONG_EXPECTED_VERSION);
+  EXPECT_EQ(stale.error().current_version(), 2u);
+  ASSERT_TRUE(retry.has_append()) << retry.DebugString();
+  EXPECT_TRUE(retry.append().duplicate());
+  EXPECT_EQ(retry.append().last_position(), 2u);
+}
+
+TEST_F(StoreProcessTest, ASecondStoreOnTheSameDataDirExitsWithAnError) {
+  ServiceProcess store = StartStore(dir_);
+
+  ExitStatus second = ServiceProcess::Run(BinaryPath("store_service"), StoreArgs(dir_, {}),
+                                          dir_.File("second.log"));
+
+  EXPECT_TRUE(second.exited);
+  EXPECT_EQ(second.exit_code, 1);
+}
+
+TEST_F(StoreProcessTest, RejectsAnUnknownFlagWithExitStatus2) {
+  ExitStatus exit =
+      ServiceProcess::Run(BinaryPath("store_service"), {"--no-such-flag"}, dir_.File("flags.log"));
+
+  EXPECT_TRUE(exit.exited);
+  EXPECT_EQ(exit.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace es::testing
