@@ -1,5 +1,6 @@
 #include "command_service/command_server.h"
 
+#include "bus/poll.h"
 #include "bus/process_stats.h"
 #include "bus/router_frames.h"
 
@@ -102,7 +103,7 @@ void CommandServer::Run(const std::atomic<bool>& stop) {
         {static_cast<void*>(router_), 0, ZMQ_POLLIN, 0},
         {static_cast<void*>(store_.socket()), 0, ZMQ_POLLIN, 0},
     };
-    zmq::poll(items, 2, std::chrono::milliseconds(processor_.has_deferred() ? 0 : 50));
+    es::bus::PollOnce(items, 2, std::chrono::milliseconds(processor_.has_deferred() ? 0 : 50));
     if (items[1].revents & ZMQ_POLLIN) store_.DispatchReplies();
     // While draining, new requests wait in the socket: a client retries them
     // against the restarted service.
