@@ -1,0 +1,191 @@
+#include "tests/chaos/chaos_audit.h"
+
+#include <set>
+
+#include "domain/event_codec.h"
+
+namespace es::chaos {
+namespace {
+
+// What the log says happened to one transfer.
+struct TransferTrace {
+  int created = 0;
+  int debited = 0;        // AccountDebitedBecauseOfMoneyTransfer
+  int debit_failed = 0;   // AccountDebitBecauseOfMoneyTransferFailed
+  int credited = 0;       // AccountCreditedBecauseOfMoneyTransfer
+  int credit_failed = 0;  // AccountCreditBecauseOfMoneyTransferFailed
+  int refunded = 0;       // AccountRefundedBecauseOfMoneyTransfer
+  int completed = 0;
+  int failed_lack_of_funds = 0;
+  int failed_refused_credit = 0;
+};
+
+std::string TransferIdOf(const es::domain::DomainEvent& event) {
+  return std::visit(
+      [](const auto& e) -> std::string {
+        if constexpr (requires { e.transfer_id(); }) {
+          return e.transfer_id();
+        } else {
+          return "";
+        }
+      },
+      event);
+}
+
+}  // namespace
+
+AuditResult Audit(const AuditInput& input) {
+  AuditResult result;
+  auto fail = [&](std::string message) {
+    if (result.failures.size() < 50) result.failures.push_back(std::move(message));
+  };
+
+  // 1. The log itself: gap-free positions, and one append per command id.
+  std::map<std::string, std::vector<const es::v1::EventRecord*>> by_command;
+  std::map<std::string, TransferTrace> transfers;
+  for (size_t i = 0; i < input.log.size(); ++i) {
+    const auto& event = input.log[i];
+    if (event.global_position() != i + 1) {
+      fail("log position " + std::to_string(event.global_position()) + " at index " +
+           std::to_string(i));
+    }
+    by_command[event.command_id()].push_back(&event);
+    auto decoded = es::domain::DecodeEvent(event.type(), event.data());
+    if (!decoded) {
+      fail("undecodable event at " + std::to_string(event.global_position()));
+      continue;
+    }
+    const std::string transfer_id = TransferIdOf(*decoded);
+    if (transfer_id.empty()) continue;
+    TransferTrace& t = transfers[transfer_id];
+    const std::string& type = event.type();
+    if (type == "es.v1.MoneyTransferCreated") ++t.created;
+    else if (type == "es.v1.AccountDebitedBecauseOfMoneyTransfer") ++t.debited;
+    else if (type == "es.v1.AccountDebitBecauseOfMoneyTransferFailed") ++t.debit_failed;
+    else if (type == "es.v1.AccountCreditedBecauseOfMoneyTransfer") ++t.credited;
+    else if (type == "es.v1.AccountCreditBecauseOfMoneyTransferFailed") ++t.credit_failed;
+    else if (type == "es.v1.AccountRefundedBecauseOfMoneyTransfer") ++t.refunded;
+    else if (type == "es.v1.MoneyTransferCompleted") ++t.completed;
+    else if (type == "es.v1.MoneyTransferFailedDueToLackOfFunds") ++t.failed_lack_of_funds;
+    else if (type == "es.v1.MoneyTransferFailedDueToRefusedCredit") ++t.failed_refused_credit;
+  }
+  for (const auto& [command_id, events] : by_command) {
+    for (size_t i = 1; i < events.size(); ++i) {
+      if (events[i]->stream_id() != events[0]->stream_id() ||
+          events[i]->global_position() != events[i - 1]->global_position() + 1) {
+        fail("command " + command_id + " wrote more than one append");
+        break;
+      }
+    }
+  }
+
+  // 2. Every acknowledged command took effect exactly once, as answered.
+  int64_t credited = 0, debited = 0;
+  for (const auto& command : input.acknowledged) {
+    auto it = by_command.find(command.command_id);
+    const size_t written = it == by_command.end() ? 0 : it->second.size();
+    std::string expected_type;
+    switch (command.kind) {
+      case OperationKind::kCredit:
+        expected_type = command.accepted ? "es.v1.AccountCredited" : "";
+        if (command.accepted) credited += command.amount;
+        break;
+      case OperationKind::kDebit:
+        expected_type = command.accepted           ? "es.v1.AccountDebited"
+                        : command.recorded_refusal ? "es.v1.AccountDebitFailed"
+                                                   : "";
+        if (command.accepted) debited += command.amount;
+        break;
+      case OperationKind::kTransfer:
+        expected_type = command.accepted ? "es.v1.MoneyTransferCreated" : "";
+        break;
+      case OperationKind::kClose:
+        // Closing a closed account is accepted with no event.
+        if (command.accepted && written == 1 && it->second[0]->type() == "es.v1.AccountClosed") {
+          continue;
+        }
+        expected_type = command.accepted && written != 0 ? "es.v1.AccountClosed" : "";
+        break;
+    }
+    if (expected_type.empty()) {
+      if (written != 0) fail("refused command " + command.command_id + " wrote events");
+      continue;
+    }
+    if (written != 1) {
+      fail("command " + command.command_id + " wrote " + std::to_string(written) +
+           " events, expected 1 " + expected_type);
+      continue;
+    }
+    if (it->second[0]->type() != expected_type) {
+      fail("command " + command.command_id + " wrote " + it->second[0]->type() + ", expected " +
+           expected_type);
+    }
+    if (command.kind == OperationKind::kTransfer && command.accepted) {
+      auto trace = transfers.find(command.transfer_id);
+      if (trace == transfers.end() || trace->second.created != 1) {
+        fail("acknowledged transfer " + command.transfer_id + " not created exactly once");
+      }
+    }
+  }
+
+  // 3. Every transfer finished, and no step happened twice.
+  for (const auto& [id, t] : transfers) {
+    const int terminal = t.completed + t.failed_lack_of_funds + t.failed_refused_credit;
+    if (t.created != 1) fail("transfer " + id + " created " + std::to_string(t.created) + " times");
+    if (terminal == 0) {
+      ++result.transfers_unfinished;
+      fail("transfer " + id + " never reached Completed or Failed");
+    }
+    if (terminal > 1) fail("transfer " + id + " ended " + std::to_string(terminal) + " times");
+    if (t.debited > 1) fail("transfer " + id + " debited twice");
+    if (t.credited > 1) fail("transfer " + id + " credited twice");
+    if (t.refunded > 1) fail("transfer " + id + " refunded twice");
+    if (t.refunded > 0 && t.credit_failed == 0) {
+      fail("transfer " + id + " refunded without a refused credit");
+    }
+    if (t.completed == 1 && (t.debited != 1 || t.credited != 1)) {
+      fail("transfer " + id + " completed without exactly one debit and one credit");
+    }
+    if (t.failed_lack_of_funds == 1 && t.debited != 0) {
+      fail("transfer " + id + " failed for lack of funds but was debited");
+    }
+    if (t.failed_refused_credit == 1 && (t.debited != 1 || t.refunded != 1)) {
+      fail("transfer " + id + " failed on its credit without one debit and one refund");
+    }
+    result.transfers_completed += t.completed;
+    result.transfers_failed_lack_of_funds += t.failed_lack_of_funds;
+    result.transfers_failed_refused_credit += t.failed_refused_credit;
+  }
+
+  // 4. Money is neither created nor lost.
+  int64_t opening = 0;
+  for (const auto& [account, balance] : input.opening_balances) opening += balance;
+  result.money_expected = opening + credited - debited;
+  for (const auto& [account, balance] : input.final_balances) result.money_found += balance;
+  if (result.money_found != result.money_expected) {
+    fail("sum of balances " + std::to_string(result.money_found) + " != opening " +
+         std::to_string(opening) + " + credits " + std::to_string(credited) + " - debits " +
+         std::to_string(debited) + " = " + std::to_string(result.money_expected));
+  }
+
+  // 5. Every listener saw the store's sequence exactly once, in order.
+  for (size_t l = 0; l < input.listeners.size(); ++l) {
+    const auto& lines = input.listeners[l];
+    if (lines.size() != input.log.size()) {
+      fail("listener " + std::to_string(l) + " has " + std::to_string(lines.size()) +
+           " events, the store " + std::to_string(input.log.size()));
+    }
+    for (size_t i = 0; i < std::min(lines.size(), input.log.size()); ++i) {
+      if (lines[i].position != input.log[i].global_position() ||
+          lines[i].event_id != input.log[i].event_id()) {
+        fail("listener " + std::to_string(l) + " line " + std::to_string(i + 1) + " is position " +
+             std::to_string(lines[i].position) + ", expected " +
+             std::to_string(input.log[i].global_position()));
+        break;
+      }
+    }
+  }
+  return result;
+}
+
+}  // namespace es::chaos
