@@ -30,12 +30,36 @@ CatchUpSubscriber::CatchUpSubscriber(zmq::context_t& context, CatchUpOptions opt
   // moment reaches the socket, and the read covers everything before it.
   sub_.connect(options_.store_events);
   last_message_ = Clock::now();
+  if (!options_.name.empty()) {
+    reporter_ = std::make_unique<zmq::socket_t>(context, zmq::socket_type::dealer);
+    reporter_->set(zmq::sockopt::linger, 0);
+    reporter_->set(zmq::sockopt::sndhwm, 4);
+    reporter_->connect(options_.store_requests);
+  }
+}
+
+void CatchUpSubscriber::ReportPosition() {
+  const auto now = Clock::now();
+  if (!reporter_ || now < next_report_) return;
+  next_report_ = now + options_.report_interval;
+  // Discard the acknowledgements of earlier reports.
+  zmq::message_t discard;
+  while (reporter_->recv(discard, zmq::recv_flags::dontwait)) {
+  }
+  es::v1::StoreRequest request;
+  request.mutable_report_checkpoint()->set_subscriber(options_.name);
+  request.mutable_report_checkpoint()->set_position(delivered_through_);
+  const std::string body = request.SerializeAsString();
+  if (reporter_->send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+    reporter_->send(zmq::message_t(body.data(), body.size()), zmq::send_flags::dontwait);
+  }
 }
 
 CatchUpSubscriber::~CatchUpSubscriber() = default;
 
 std::optional<es::v1::EventRecord> CatchUpSubscriber::Next(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
+  ReportPosition();
   while (ready_.empty()) {
     if (!caught_up_) {
       caught_up_ = ReadFromStore(0);

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <zmq.hpp>
@@ -38,16 +39,21 @@ namespace es::bus {
 inline constexpr std::string_view kHeartbeatTopic = "\x01hb";
 
 struct CatchUpOptions {
-  std::string store_requests;  // the store's request endpoint (for reads)
-  std::string store_events;    // the store's PUB endpoint
+  std::string store_requests{};  // the store's request endpoint (for reads)
+  std::string store_events{};    // the store's PUB endpoint
   uint64_t from_position = 1;  // the first global position wanted
-  std::string stream_prefix;   // empty: every stream
+  std::string stream_prefix{};   // empty: every stream
   uint32_t page_size = 2000;   // events per store read
   int receive_hwm = 100000;    // the SUB socket's receive high-water mark
   // No message at all for this long (not even a heartbeat): ask the store.
   std::chrono::milliseconds silence_timeout{1000};
   RpcOptions rpc{.attempt_timeout = std::chrono::milliseconds(1000),
                  .deadline = std::chrono::milliseconds(2000)};
+  // When set, the subscriber reports position() to the store under this name
+  // every report_interval (fire and forget), so `esctl stats` shows its
+  // checkpoint and lag.
+  std::string name{};
+  std::chrono::milliseconds report_interval{1000};
 };
 
 struct CatchUpCounters {
@@ -87,6 +93,7 @@ class CatchUpSubscriber {
   // did not answer; what was read so far is kept.
   bool ReadFromStore(uint64_t target);
   bool DrainSocket();  // true if anything was received
+  void ReportPosition();
 
   CatchUpOptions options_;
   zmq::socket_t sub_;
@@ -100,6 +107,8 @@ class CatchUpSubscriber {
   std::deque<es::v1::EventRecord> ready_;
   std::map<uint64_t, es::v1::EventRecord> held_;  // live events not yet confirmed
   std::chrono::steady_clock::time_point last_message_;
+  std::chrono::steady_clock::time_point next_report_{};
+  std::unique_ptr<zmq::socket_t> reporter_;  // DEALER, replies discarded
   CatchUpCounters counters_;
 };
 

@@ -46,6 +46,7 @@ struct SubscribeArgs {
   int64_t from = -1;  // -1: only events after the current head
   std::string filter;
   uint64_t count = 0;  // 0: until interrupted
+  std::string name;    // report progress to the store under this name
 };
 int RunSubscribe(Esctl& esctl, const SubscribeArgs& args);
 

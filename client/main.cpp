@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
                             "start at this global position (default: after the current head)");
   subscribe_cmd->add_option("--filter", subscribe.filter, "only streams with this id prefix");
   subscribe_cmd->add_option("--count", subscribe.count, "stop after this many events");
+  subscribe_cmd->add_option("--name", subscribe.name,
+                            "report progress to the store under this name (see stats)");
   subscribe_cmd->callback([&] { run = [&] { return RunSubscribe(esctl, subscribe); }; });
 
   std::string ping_service = "store";

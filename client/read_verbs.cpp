@@ -98,6 +98,7 @@ int RunSubscribe(Esctl& esctl, const SubscribeArgs& args) {
                                   .store_events = esctl.endpoints.store_events,
                                   .from_position = from,
                                   .stream_prefix = args.filter};
+  options.name = args.name;
   options.rpc = esctl.rpc();
   es::bus::CatchUpSubscriber subscriber(esctl.context, options);
   uint64_t seen = 0;
@@ -161,31 +162,112 @@ int RunPing(Esctl& esctl, const std::string& service) {
 }
 
 int RunStats(Esctl& esctl) {
-  StoreClient client(esctl.context, esctl.endpoints.store_requests, esctl.rpc());
-  es::v1::StoreRequest request;
-  request.mutable_stats();
-  auto reply = client.Call(request);
-  if (!reply || !reply->has_stats()) return Unavailable("store_service", client.endpoint());
-  const auto& s = reply->stats();
-  if (esctl.json) {
-    std::printf(
-        "{\"service\":\"store\",\"head_position\":%llu,\"streams\":%llu,\"appends_total\":%llu,"
-        "\"events_total\":%llu,\"appends_per_s\":%.1f,\"events_per_s\":%.1f,\"commits_total\":%llu,"
-        "\"subscribers\":%llu,\"engine\":%s,\"rss_bytes\":%llu}\n",
-        (unsigned long long)s.head_position(), (unsigned long long)s.stream_count(),
-        (unsigned long long)s.appends_total(), (unsigned long long)s.events_appended_total(),
-        s.appends_per_s(), s.events_per_s(), (unsigned long long)s.commits_total(),
-        (unsigned long long)s.subscribers(), es::bus::JsonQuote(s.engine()).c_str(),
-        (unsigned long long)s.rss_bytes());
+  // Each service is asked on its own, briefly: one that is down is reported
+  // as such, and the others are still shown.
+  es::bus::RpcOptions brief = esctl.rpc();
+  brief.deadline = std::min(brief.deadline, std::chrono::milliseconds(1500));
+  brief.attempt_timeout = std::min(brief.attempt_timeout, brief.deadline);
+  int answered = 0;
+  auto unavailable = [&](const char* service, const std::string& endpoint) {
+    if (esctl.json) {
+      std::printf("{\"service\":\"%s\",\"available\":false,\"endpoint\":%s}\n", service,
+                  es::bus::JsonQuote(endpoint).c_str());
+    } else {
+      std::printf("%s: unavailable at %s\n", service, endpoint.c_str());
+    }
+  };
+  using ull = unsigned long long;
+
+  StoreClient store(esctl.context, esctl.endpoints.store_requests, brief);
+  es::v1::StoreRequest store_request;
+  store_request.mutable_stats();
+  auto store_reply = store.Call(store_request);
+  if (store_reply && store_reply->has_stats()) {
+    ++answered;
+    const auto& s = store_reply->stats();
+    std::string listeners;
+    for (const auto& l : s.listeners()) {
+      if (esctl.json) {
+        if (!listeners.empty()) listeners += ",";
+        char buf[256];
+        std::snprintf(buf, sizeof buf, "{\"name\":%s,\"checkpoint\":%llu,\"lag\":%llu,\"seconds_since_report\":%.1f}",
+                      es::bus::JsonQuote(l.subscriber()).c_str(), (ull)l.position(), (ull)l.lag(),
+                      l.seconds_since_report());
+        listeners += buf;
+      } else {
+        char buf[256];
+        std::snprintf(buf, sizeof buf, "\n  listener %s: checkpoint=%llu lag=%llu (reported %.1f s ago)",
+                      l.subscriber().c_str(), (ull)l.position(), (ull)l.lag(), l.seconds_since_report());
+        listeners += buf;
+      }
+    }
+    if (esctl.json) {
+      std::printf(
+          "{\"service\":\"store\",\"available\":true,\"head_position\":%llu,\"streams\":%llu,"
+          "\"appends_total\":%llu,\"events_total\":%llu,\"appends_per_s\":%.1f,\"events_per_s\":%.1f,"
+          "\"commits_total\":%llu,\"subscribers\":%llu,\"engine\":%s,\"rss_bytes\":%llu,"
+          "\"listeners\":[%s]}\n",
+          (ull)s.head_position(), (ull)s.stream_count(), (ull)s.appends_total(),
+          (ull)s.events_appended_total(), s.appends_per_s(), s.events_per_s(),
+          (ull)s.commits_total(), (ull)s.subscribers(), es::bus::JsonQuote(s.engine()).c_str(),
+          (ull)s.rss_bytes(), listeners.c_str());
+    } else {
+      std::printf(
+          "store_service: head=%llu streams=%llu appends=%llu events=%llu appends/s=%.1f "
+          "events/s=%.1f commits=%llu subscribers=%llu engine=%s rss=%.1fMiB%s\n",
+          (ull)s.head_position(), (ull)s.stream_count(), (ull)s.appends_total(),
+          (ull)s.events_appended_total(), s.appends_per_s(), s.events_per_s(),
+          (ull)s.commits_total(), (ull)s.subscribers(), s.engine().c_str(),
+          s.rss_bytes() / 1048576.0, listeners.c_str());
+    }
   } else {
-    std::printf(
-        "store_service: head=%llu streams=%llu appends=%llu events=%llu appends/s=%.1f "
-        "events/s=%.1f commits=%llu subscribers=%llu engine=%s rss=%.1fMiB\n",
-        (unsigned long long)s.head_position(), (unsigned long long)s.stream_count(),
-        (unsigned long long)s.appends_total(), (unsigned long long)s.events_appended_total(),
-        s.appends_per_s(), s.events_per_s(), (unsigned long long)s.commits_total(),
-        (unsigned long long)s.subscribers(), s.engine().c_str(), s.rss_bytes() / 1048576.0);
+    unavailable("store", esctl.endpoints.store_requests);
   }
+
+  es::bus::RpcClient<es::v1::CommandRequest, es::v1::CommandReply> commands(
+      esctl.context, esctl.endpoints.commands, brief);
+  es::v1::CommandRequest command_request;
+  command_request.mutable_stats();
+  auto command_reply = commands.Call(command_request);
+  if (command_reply && command_reply->has_stats()) {
+    ++answered;
+    const auto& c = command_reply->stats();
+    std::printf(esctl.json
+                    ? "{\"service\":\"commands\",\"available\":true,\"commands_total\":%llu,"
+                      "\"commands_refused\":%llu,\"concurrency_retries\":%llu,"
+                      "\"cached_aggregates\":%llu,\"commands_per_s\":%.1f,\"rss_bytes\":%llu}\n"
+                    : "command_service: commands=%llu refused=%llu conflicts_retried=%llu "
+                      "cached_aggregates=%llu commands/s=%.1f rss=%llu bytes\n",
+                (ull)c.commands_total(), (ull)c.commands_refused(), (ull)c.concurrency_retries(),
+                (ull)c.cached_aggregates(), c.commands_per_s(), (ull)c.rss_bytes());
+  } else {
+    unavailable("commands", esctl.endpoints.commands);
+  }
+
+  es::bus::RpcClient<es::v1::SagaRequest, es::v1::SagaReply> saga(
+      esctl.context, esctl.endpoints.saga_control, brief);
+  es::v1::SagaRequest saga_request;
+  saga_request.mutable_stats();
+  auto saga_reply = saga.Call(saga_request);
+  if (saga_reply && saga_reply->has_stats()) {
+    ++answered;
+    const auto& g = saga_reply->stats();
+    std::printf(esctl.json
+                    ? "{\"service\":\"saga\",\"available\":true,\"checkpoint\":%llu,"
+                      "\"head_position\":%llu,\"lag\":%llu,\"transfers_in_flight\":%llu,"
+                      "\"transfers_completed\":%llu,\"transfers_failed\":%llu,"
+                      "\"commands_sent\":%llu,\"command_retries\":%llu,\"rss_bytes\":%llu}\n"
+                    : "saga_service: checkpoint=%llu head=%llu lag=%llu in_flight=%llu "
+                      "completed=%llu failed=%llu commands_sent=%llu retries=%llu rss=%llu bytes\n",
+                (ull)g.checkpoint(), (ull)g.head_position(), (ull)g.lag(),
+                (ull)g.transfers_in_flight(), (ull)g.transfers_completed(),
+                (ull)g.transfers_failed(), (ull)g.commands_sent(), (ull)g.command_retries(),
+                (ull)g.rss_bytes());
+  } else {
+    unavailable("saga", esctl.endpoints.saga_control);
+  }
+  std::fflush(stdout);
+  if (answered == 0) return Fail(kUnavailable, "no service answered");
   return kOk;
 }
 

@@ -47,6 +47,7 @@ es::bus::CatchUpOptions SubscriberOptions(const SagaOptions& options, uint64_t c
   subscriber.store_events = options.store_events;
   subscriber.from_position = checkpoint + 1;  // no stream prefix: every event
   subscriber.rpc = {.attempt_timeout = kStoreReadTimeout, .deadline = kStoreReadTimeout};
+  subscriber.name = "saga_service";  // its progress shows in the store's stats
   return subscriber;
 }
 

@@ -43,7 +43,7 @@ StoreServer::StoreServer(zmq::context_t& context, EventStorage& storage, StoreSe
     : storage_(storage),
       options_(std::move(options)),
       router_(context, zmq::socket_type::router),
-      publisher_(context, zmq::socket_type::pub),
+      publisher_(context, zmq::socket_type::xpub),
       throughput_(SteadyClock::now()) {}
 
 StoreServer::~StoreServer() { Close(); }
@@ -56,6 +56,9 @@ Status StoreServer::Bind() {
   router_.set(zmq::sockopt::linger, 200);
   publisher_.set(zmq::sockopt::sndhwm, 1'000'000);
   publisher_.set(zmq::sockopt::linger, 0);
+  // XPUB rather than PUB only to count subscribers: verboser passes every
+  // subscribe and unsubscribe (also the implicit ones on disconnect).
+  publisher_.set(zmq::sockopt::xpub_verboser, 1);
   for (auto [socket, endpoint, bound] : {
            std::tuple{&router_, &options_.requests_endpoint, &bound_requests_endpoint_},
            std::tuple{&publisher_, &options_.events_endpoint, &bound_events_endpoint_},
@@ -78,13 +81,15 @@ void StoreServer::Run(const std::atomic<bool>& stop_requested) {
       PublishHeartbeat();
       next_heartbeat = now + options_.heartbeat_interval;
     }
-    std::array<zmq::pollitem_t, 1> items{{{router_.handle(), 0, ZMQ_POLLIN, 0}}};
+    std::array<zmq::pollitem_t, 2> items{{{router_.handle(), 0, ZMQ_POLLIN, 0},
+                                          {publisher_.handle(), 0, ZMQ_POLLIN, 0}}};
     try {
       zmq::poll(items, std::chrono::ceil<std::chrono::milliseconds>(next_heartbeat - now));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;  // a signal: look at stop_requested again
       throw;
     }
+    if (items[1].revents & ZMQ_POLLIN) ReadSubscriptions();
     if (items[0].revents & ZMQ_POLLIN) ServeWaitingRequests();
   }
   RefuseWaitingRequests();
@@ -181,11 +186,22 @@ void StoreServer::HandleRequest(bus::RoutedRequest& routed, std::vector<PendingA
     case es::v1::StoreRequest::kStats:
       *reply.mutable_stats() = Stats();
       break;
+    case es::v1::StoreRequest::kReportCheckpoint: {
+      const auto& report = request.report_checkpoint();
+      std::string error =
+          listeners_.Report(report.subscriber(), report.position(), SteadyClock::now());
+      if (!error.empty()) {
+        ReplyError(routed.identity, request.request_id(), es::v1::ERROR_CODE_BAD_REQUEST, error);
+        return;
+      }
+      reply.mutable_checkpoint_noted();
+      break;
+    }
     case es::v1::StoreRequest::BODY_NOT_SET:
       // Also what a body from a newer schema (an unknown field) parses to.
       ReplyError(routed.identity, request.request_id(), es::v1::ERROR_CODE_BAD_REQUEST,
                  "StoreRequest has no known body: set one of append, read_stream, read_all, "
-                 "ping, stats");
+                 "ping, stats, report_checkpoint");
       return;
   }
   Reply(routed.identity, reply);
@@ -293,7 +309,17 @@ es::v1::StoreStats StoreServer::Stats() {
   stats.set_engine(std::string(storage_.EngineName()));
   stats.set_rss_bytes(ResidentBytes());
   stats.set_requests_refused(requests_refused_ + frames_dropped_);
+  stats.set_subscribers(listeners_.connected());
+  listeners_.Describe(storage_.Head(), SteadyClock::now(), &stats);
   return stats;
+}
+
+void StoreServer::ReadSubscriptions() {
+  for (int i = 0; i < 1000; ++i) {
+    zmq::message_t message;
+    if (!publisher_.recv(message, zmq::recv_flags::dontwait)) return;
+    listeners_.OnSubscriptionMessage(message.to_string_view());
+  }
 }
 
 void StoreServer::Close() {

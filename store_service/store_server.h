@@ -27,6 +27,7 @@
 #include "bus/router_frames.h"
 #include "es/v1/store.pb.h"
 #include "store_service/event_storage.h"
+#include "store_service/listener_registry.h"
 #include "store_service/status.h"
 #include "store_service/throughput_window.h"
 
@@ -87,6 +88,8 @@ class StoreServer {
   ReadLimits ReadLimitsFor(uint32_t requested_count) const;
   es::v1::StoreStats Stats();
   void Close();
+  // Reads the XPUB socket's subscription messages (subscriber count).
+  void ReadSubscriptions();
 
   EventStorage& storage_;
   StoreServerOptions options_;
@@ -104,6 +107,7 @@ class StoreServer {
   uint64_t requests_refused_ = 0;
   uint64_t frames_dropped_ = 0;
   ThroughputWindow throughput_;
+  ListenerRegistry listeners_;
 };
 
 }  // namespace es::store

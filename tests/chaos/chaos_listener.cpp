@@ -6,6 +6,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <vector>
 
@@ -61,6 +62,7 @@ int RunListener(const ListenerOptions& options) {
   subscribe.store_requests = options.store_requests;
   subscribe.store_events = options.store_events;
   subscribe.from_position = last + 1;
+  subscribe.name = std::filesystem::path(options.out_path).stem().string();
   es::bus::CatchUpSubscriber subscriber(context, subscribe);
   std::printf("ready listener=%llu\n", static_cast<unsigned long long>(last + 1));
   std::fflush(stdout);
