@@ -1,0 +1,54 @@
+// The esbench modes. Each returns the process exit code (bench_common.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "bench/bench_common.h"
+
+namespace es::bench {
+
+struct AppendArgs {
+  int appenders = 50;
+  int in_flight = 16;
+  int events_per_append = 1;
+  size_t payload_bytes = 200;
+  uint64_t count = 300'000;  // events
+  bool expect_any = false;
+};
+int RunAppendBench(BenchEnv& env, const AppendArgs& args);
+
+struct TransferArgs {
+  uint64_t accounts = 1000;
+  uint64_t transfers = 20'000;
+  uint64_t in_flight = 1000;
+  uint64_t seed = 1;
+};
+int RunTransferBench(BenchEnv& env, const TransferArgs& args);
+
+struct FanoutArgs {
+  int subscribers = 8;
+  uint64_t count = 200'000;
+  size_t payload_bytes = 200;
+  int appenders = 50;
+  int in_flight = 16;
+  int events_per_append = 1;
+};
+int RunFanoutBench(BenchEnv& env, const FanoutArgs& args, const std::string& self_exe);
+
+// The hidden per-subscriber process of the fan-out mode.
+struct FanoutWorkerArgs {
+  uint64_t from = 1;
+  uint64_t count = 0;
+  std::string stream_prefix;
+};
+int RunFanoutWorker(BenchEnv& env, const FanoutWorkerArgs& args);
+
+struct CatchupArgs {
+  uint64_t count = 1'000'000;
+  uint32_t page_size = 1000;
+  size_t payload_bytes = 200;
+};
+int RunCatchupBench(BenchEnv& env, const CatchupArgs& args);
+
+}  // namespace es::bench
