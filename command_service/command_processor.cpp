@@ -37,17 +37,24 @@ CommandReply ErrorReply(std::string message) {
 
 // The refusal an event records, for a command answered again from its
 // events after a reload (recorded refusals are events; see account.h).
-std::optional<es::v1::RefusalCode> RecordedRefusal(const std::string& type) {
-  if (type == "es.v1.AccountDebitFailed" || type == "es.v1.AccountDebitBecauseOfMoneyTransferFailed") {
-    return es::v1::REFUSAL_CODE_INSUFFICIENT_FUNDS;
+// `account_closed` is the account's state before the event: the deciders
+// check closure first, so it tells a closed account's recorded refusal from
+// one for lack of funds or an overflow, as the first answer told them.
+std::optional<es::v1::RefusalCode> RecordedRefusal(const std::string& type,
+                                                   bool account_closed) {
+  if (type == "es.v1.AccountDebitFailed") return es::v1::REFUSAL_CODE_INSUFFICIENT_FUNDS;
+  if (type == "es.v1.AccountDebitBecauseOfMoneyTransferFailed") {
+    return account_closed ? es::v1::REFUSAL_CODE_ACCOUNT_CLOSED
+                          : es::v1::REFUSAL_CODE_INSUFFICIENT_FUNDS;
   }
   if (type == "es.v1.AccountCreditBecauseOfMoneyTransferFailed") {
-    return es::v1::REFUSAL_CODE_ACCOUNT_CLOSED;
+    return account_closed ? es::v1::REFUSAL_CODE_ACCOUNT_CLOSED : es::v1::REFUSAL_CODE_OVERFLOW;
   }
   return std::nullopt;
 }
 
 void ApplyEvent(Aggregate& aggregate, const es::v1::EventRecord& record) {
+  const bool was_closed = aggregate.account.closed;
   if (auto event = es::domain::DecodeEvent(record.type(), record.data())) {
     if (IsAccountStream(aggregate.stream_id)) {
       aggregate.account = es::domain::EvolveAccount(std::move(aggregate.account), *event);
@@ -59,7 +66,7 @@ void ApplyEvent(Aggregate& aggregate, const es::v1::EventRecord& record) {
   if (record.command_id().empty()) return;
   CommandOutcome& outcome = aggregate.outcomes[record.command_id()];
   if (outcome.events_written() == 0) outcome.set_accepted(true);
-  if (auto refusal = RecordedRefusal(record.type())) {
+  if (auto refusal = RecordedRefusal(record.type(), was_closed)) {
     outcome.set_accepted(false);
     outcome.set_refusal_code(*refusal);
     outcome.set_message("recorded as " + record.type());
