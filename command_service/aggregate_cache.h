@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <list>
 #include <memory>
 #include <string>
@@ -21,6 +20,19 @@
 
 namespace es::command {
 
+struct Job;  // a request in progress (command_processor.cpp)
+
+// What a command did, kept per command id so that a repeat is answered with
+// the first outcome. Compact: one per event-writing command in the cache.
+struct StoredOutcome {
+  bool accepted = false;
+  es::v1::RefusalCode refusal_code = es::v1::REFUSAL_CODE_UNSPECIFIED;
+  uint32_t events_written = 0;
+  uint64_t version = 0;
+  uint64_t global_position = 0;
+  std::string message;  // refusals only
+};
+
 struct Aggregate {
   std::string stream_id;
   bool loaded = false;
@@ -29,10 +41,10 @@ struct Aggregate {
   es::domain::TransferState transfer;  // for "transfer-..." streams
   // Outcome of every command that wrote this stream (from its events'
   // command ids), plus refusals this process answered without writing.
-  std::unordered_map<std::string, es::v1::CommandOutcome> outcomes;
-  // Work waiting for the aggregate; `busy` while one item runs.
+  std::unordered_map<std::string, StoredOutcome> outcomes;
+  // Requests waiting for the aggregate; `busy` while one runs.
   bool busy = false;
-  std::deque<std::function<void()>> waiting;
+  std::deque<Job*> waiting;
 
   void Reset() {
     loaded = false;

@@ -1,12 +1,30 @@
 #include "command_service/command_processor.h"
 
+#include <memory>
+
 #include "bus/ids.h"
+#include "domain/decision.h"
 #include "domain/event_codec.h"
+#include "domain/money_transfer.h"
 #include "domain/stream_ids.h"
 #include "domain/validation.h"
 #include "domain/views.h"
 
 namespace es::command {
+
+// One request in progress. Owned by the processor from Handle() to Finish();
+// callbacks capture only its address, so they need no allocation of their own.
+struct Job {
+  es::v1::CommandRequest request;
+  CommandProcessor::Reply reply;
+  Aggregate* aggregate = nullptr;
+  int attempt = 0;
+  bool accounts_checked = false;
+  es::domain::Decision decision{};
+
+  const es::v1::Command& command() const { return request.command(); }
+};
+
 namespace {
 
 using es::v1::CommandOutcome;
@@ -14,17 +32,12 @@ using es::v1::CommandReply;
 
 bool IsAccountStream(const std::string& stream) { return stream.rfind("account-", 0) == 0; }
 
-CommandOutcome Refusal(es::v1::RefusalCode code, std::string message) {
-  CommandOutcome outcome;
-  outcome.set_accepted(false);
-  outcome.set_refusal_code(code);
-  outcome.set_message(std::move(message));
-  return outcome;
-}
-
-CommandReply OutcomeReply(CommandOutcome outcome) {
+CommandReply RefusalReply(es::v1::RefusalCode code, std::string message) {
   CommandReply reply;
-  *reply.mutable_outcome() = std::move(outcome);
+  auto* outcome = reply.mutable_outcome();
+  outcome->set_accepted(false);
+  outcome->set_refusal_code(code);
+  outcome->set_message(std::move(message));
   return reply;
 }
 
@@ -40,8 +53,7 @@ CommandReply ErrorReply(std::string message) {
 // `account_closed` is the account's state before the event: the deciders
 // check closure first, so it tells a closed account's recorded refusal from
 // one for lack of funds or an overflow, as the first answer told them.
-std::optional<es::v1::RefusalCode> RecordedRefusal(const std::string& type,
-                                                   bool account_closed) {
+std::optional<es::v1::RefusalCode> RecordedRefusal(const std::string& type, bool account_closed) {
   if (type == "es.v1.AccountDebitFailed") return es::v1::REFUSAL_CODE_INSUFFICIENT_FUNDS;
   if (type == "es.v1.AccountDebitBecauseOfMoneyTransferFailed") {
     return account_closed ? es::v1::REFUSAL_CODE_ACCOUNT_CLOSED
@@ -53,28 +65,31 @@ std::optional<es::v1::RefusalCode> RecordedRefusal(const std::string& type,
   return std::nullopt;
 }
 
+void Evolve(Aggregate& aggregate, const es::domain::DomainEvent& event) {
+  if (IsAccountStream(aggregate.stream_id)) {
+    aggregate.account = es::domain::EvolveAccount(std::move(aggregate.account), event);
+  } else {
+    aggregate.transfer = es::domain::EvolveTransfer(std::move(aggregate.transfer), event);
+  }
+}
+
+// Folds one stored event into the aggregate, and into the outcome of the
+// command that wrote it.
 void ApplyEvent(Aggregate& aggregate, const es::v1::EventRecord& record) {
   const bool was_closed = aggregate.account.closed;
-  if (auto event = es::domain::DecodeEvent(record.type(), record.data())) {
-    if (IsAccountStream(aggregate.stream_id)) {
-      aggregate.account = es::domain::EvolveAccount(std::move(aggregate.account), *event);
-    } else {
-      aggregate.transfer = es::domain::EvolveTransfer(std::move(aggregate.transfer), *event);
-    }
-  }
+  if (auto event = es::domain::DecodeEvent(record.type(), record.data())) Evolve(aggregate, *event);
   aggregate.version = record.stream_version();
   if (record.command_id().empty()) return;
-  CommandOutcome& outcome = aggregate.outcomes[record.command_id()];
-  if (outcome.events_written() == 0) outcome.set_accepted(true);
+  StoredOutcome& outcome = aggregate.outcomes[record.command_id()];
+  if (outcome.events_written == 0) outcome.accepted = true;
   if (auto refusal = RecordedRefusal(record.type(), was_closed)) {
-    outcome.set_accepted(false);
-    outcome.set_refusal_code(*refusal);
-    outcome.set_message("recorded as " + record.type());
+    outcome.accepted = false;
+    outcome.refusal_code = *refusal;
+    outcome.message = "recorded as " + record.type();
   }
-  outcome.set_stream_id(record.stream_id());
-  outcome.set_version(record.stream_version());
-  outcome.set_global_position(record.global_position());
-  outcome.set_events_written(outcome.events_written() + 1);
+  outcome.version = record.stream_version();
+  outcome.global_position = record.global_position();
+  ++outcome.events_written;
 }
 
 es::v1::RefusalCode RefusalForStoreError(const es::v1::Error& error) {
@@ -85,13 +100,20 @@ es::v1::RefusalCode RefusalForStoreError(const es::v1::Error& error) {
   return es::v1::REFUSAL_CODE_UNAVAILABLE;
 }
 
+constexpr const char* kStoreSilent = "the store did not answer; retry with the same command id";
+
 }  // namespace
 
 CommandProcessor::CommandProcessor(StoreRpc& store, size_t cache_capacity,
                                    int max_conflict_retries)
     : store_(store), cache_(cache_capacity), max_conflict_retries_(max_conflict_retries) {}
 
-void CommandProcessor::Handle(const es::v1::CommandRequest& request, Reply reply) {
+CommandProcessor::~CommandProcessor() {
+  for (Job* job : deferred_) delete job;
+}
+
+void CommandProcessor::Handle(es::v1::CommandRequest request, Reply reply) {
+  std::string stream;
   switch (request.body_case()) {
     case es::v1::CommandRequest::kCommand: {
       const es::v1::Command& command = request.command();
@@ -100,28 +122,17 @@ void CommandProcessor::Handle(const es::v1::CommandRequest& request, Reply reply
         return reply(ErrorReply("command_id is longer than " +
                                 std::to_string(es::domain::kMaxIdBytes) + " bytes"));
       }
-      auto stream = es::domain::StreamOfCommand(command);
-      if (!stream) return reply(ErrorReply("the command has no body (unknown command type?)"));
+      auto target = es::domain::StreamOfCommand(command);
+      if (!target) return reply(ErrorReply("the command has no body (unknown command type?)"));
       ++counters_.commands;
       // An id the domain would refuse must not become a cache key or a read.
-      const std::string id = stream->substr(stream->find('-') + 1);
+      const std::string id = target->substr(target->find('-') + 1);
       if (auto bad = es::domain::CheckId("aggregate id", id)) {
         ++counters_.refused;
-        return reply(OutcomeReply(Refusal(bad->code, bad->message)));
+        return reply(RefusalReply(bad->code, bad->message));
       }
-      Aggregate* aggregate = cache_.Get(*stream);
-      Serialize(aggregate, [this, aggregate, command, reply](Done done) {
-        EnsureLoaded(aggregate, [this, aggregate, command, reply, done](bool ok) {
-          if (!ok) {
-            ++counters_.refused;
-            reply(OutcomeReply(Refusal(es::v1::REFUSAL_CODE_UNAVAILABLE,
-                                       "the store did not answer; retry with the same command id")));
-            return done();
-          }
-          Execute(aggregate, command, 0, false, reply, done);
-        });
-      });
-      return;
+      stream = std::move(*target);
+      break;
     }
     case es::v1::CommandRequest::kGetAccount:
     case es::v1::CommandRequest::kGetTransfer: {
@@ -129,73 +140,85 @@ void CommandProcessor::Handle(const es::v1::CommandRequest& request, Reply reply
       const std::string& id =
           account ? request.get_account().account_id() : request.get_transfer().transfer_id();
       if (auto bad = es::domain::CheckId(account ? "account_id" : "transfer_id", id)) {
-        return reply(OutcomeReply(Refusal(bad->code, bad->message)));
+        return reply(RefusalReply(bad->code, bad->message));
       }
-      const std::string stream =
-          account ? es::domain::AccountStreamId(id) : es::domain::TransferStreamId(id);
-      Aggregate* aggregate = cache_.Get(stream);
-      Serialize(aggregate, [this, aggregate, account, id, reply](Done done) {
-        EnsureLoaded(aggregate, [aggregate, account, id, reply, done](bool ok) {
-          CommandReply answer;
-          if (!ok) {
-            answer = OutcomeReply(
-                Refusal(es::v1::REFUSAL_CODE_UNAVAILABLE, "the store did not answer"));
-          } else if (account && !aggregate->account.exists) {
-            answer = OutcomeReply(
-                Refusal(es::v1::REFUSAL_CODE_UNKNOWN_ACCOUNT, "no account " + id));
-          } else if (!account && !aggregate->transfer.exists) {
-            answer = OutcomeReply(
-                Refusal(es::v1::REFUSAL_CODE_UNKNOWN_TRANSFER, "no transfer " + id));
-          } else if (account) {
-            *answer.mutable_account() = es::domain::ToView(aggregate->account);
-          } else {
-            *answer.mutable_transfer() = es::domain::ToView(aggregate->transfer);
-          }
-          reply(std::move(answer));
-          done();
-        });
-      });
-      return;
+      stream = account ? es::domain::AccountStreamId(id) : es::domain::TransferStreamId(id);
+      break;
     }
     default:
       return reply(ErrorReply("unknown request type"));
   }
+  Job* job = new Job{.request = std::move(request), .reply = std::move(reply)};
+  job->aggregate = cache_.Get(stream);
+  Enqueue(job);
 }
 
-void CommandProcessor::Serialize(Aggregate* aggregate, std::function<void(Done)> work) {
-  auto run = [this, aggregate, work = std::move(work)] {
-    work([this, aggregate] { Finish(aggregate); });
-  };
+void CommandProcessor::Enqueue(Job* job) {
+  Aggregate* aggregate = job->aggregate;
   if (aggregate->busy) {
-    aggregate->waiting.push_back(std::move(run));
+    aggregate->waiting.push_back(job);
     return;
   }
   aggregate->busy = true;
-  run();
+  Run(job);
 }
 
-void CommandProcessor::Finish(Aggregate* aggregate) {
+void CommandProcessor::Run(Job* job) {
+  EnsureLoaded(job->aggregate, [this, job](bool ok) {
+    if (!ok) {
+      if (job->request.has_command()) ++counters_.refused;
+      return FinishRefused(job, es::v1::REFUSAL_CODE_UNAVAILABLE, kStoreSilent);
+    }
+    if (job->request.has_command()) {
+      Execute(job);
+    } else {
+      Query(job);
+    }
+  });
+}
+
+void CommandProcessor::Finish(Job* job, es::v1::CommandReply reply) {
+  Aggregate* aggregate = job->aggregate;
+  job->reply(std::move(reply));
+  delete job;
   if (aggregate->waiting.empty()) {
     aggregate->busy = false;
     return;
   }
-  // Stays busy: the next item owns it now.
-  deferred_.push_back(std::move(aggregate->waiting.front()));
+  // Stays busy: the next request owns it now.
+  deferred_.push_back(aggregate->waiting.front());
   aggregate->waiting.pop_front();
 }
 
+void CommandProcessor::FinishWithOutcome(Job* job, const StoredOutcome& stored, bool duplicate) {
+  CommandReply reply;
+  CommandOutcome* outcome = reply.mutable_outcome();
+  outcome->set_accepted(stored.accepted);
+  outcome->set_refusal_code(stored.refusal_code);
+  outcome->set_message(stored.message);
+  outcome->set_stream_id(job->aggregate->stream_id);
+  outcome->set_version(stored.version);
+  outcome->set_global_position(stored.global_position);
+  outcome->set_events_written(stored.events_written);
+  outcome->set_duplicate(duplicate);
+  Finish(job, std::move(reply));
+}
+
+void CommandProcessor::FinishRefused(Job* job, es::v1::RefusalCode code, std::string message) {
+  Finish(job, RefusalReply(code, std::move(message)));
+}
+
 void CommandProcessor::RunDeferred() {
-  // Items may defer more; bound one turn so the loop stays responsive.
+  // Requests may defer more; bound one turn so the loop stays responsive.
   for (size_t n = deferred_.size(); n > 0 && !deferred_.empty(); --n) {
-    auto next = std::move(deferred_.front());
+    Job* next = deferred_.front();
     deferred_.pop_front();
-    next();
+    Run(next);
   }
   cache_.Trim();
 }
 
-void CommandProcessor::ReadWholeStream(const std::string& stream, uint64_t from,
-                                       std::function<void(const es::v1::EventRecord&)> on_event,
+void CommandProcessor::ReadWholeStream(const std::string& stream, uint64_t from, Aggregate* into,
                                        std::function<void(bool)> then) {
   es::v1::StoreRequest request;
   auto* read = request.mutable_read_stream();
@@ -203,26 +226,45 @@ void CommandProcessor::ReadWholeStream(const std::string& stream, uint64_t from,
   read->set_from_version(from);
   read->set_max_count(1000);
   ++counters_.stream_reads;
-  store_.Call(request, [this, stream, on_event, then](std::optional<es::v1::StoreReply> reply) {
+  store_.Call(request, [this, stream, into, then = std::move(then)](
+                           std::optional<es::v1::StoreReply> reply) mutable {
     if (!reply || !reply->has_read_stream()) return then(false);
     const auto& result = reply->read_stream();
-    for (const auto& event : result.events()) on_event(event);
+    for (const auto& event : result.events()) ApplyEvent(*into, event);
     if (result.end_of_stream() || result.events().empty()) return then(true);
     const uint64_t next = result.events(result.events_size() - 1).stream_version() + 1;
-    ReadWholeStream(stream, next, on_event, then);
+    ReadWholeStream(stream, next, into, std::move(then));
   });
 }
 
 void CommandProcessor::EnsureLoaded(Aggregate* aggregate, std::function<void(bool)> then) {
   if (aggregate->loaded) return then(true);
   aggregate->Reset();
-  ReadWholeStream(
-      aggregate->stream_id, 1, [aggregate](const es::v1::EventRecord& e) { ApplyEvent(*aggregate, e); },
-      [aggregate, then](bool ok) {
-        if (!ok) aggregate->Reset();
-        aggregate->loaded = ok;
-        then(ok);
-      });
+  ReadWholeStream(aggregate->stream_id, 1, aggregate,
+                  [aggregate, then = std::move(then)](bool ok) {
+                    if (!ok) aggregate->Reset();
+                    aggregate->loaded = ok;
+                    then(ok);
+                  });
+}
+
+void CommandProcessor::Query(Job* job) {
+  const Aggregate& aggregate = *job->aggregate;
+  CommandReply answer;
+  if (job->request.has_get_account()) {
+    if (!aggregate.account.exists) {
+      return FinishRefused(job, es::v1::REFUSAL_CODE_UNKNOWN_ACCOUNT,
+                           "no account " + job->request.get_account().account_id());
+    }
+    *answer.mutable_account() = es::domain::ToView(aggregate.account);
+  } else {
+    if (!aggregate.transfer.exists) {
+      return FinishRefused(job, es::v1::REFUSAL_CODE_UNKNOWN_TRANSFER,
+                           "no transfer " + job->request.get_transfer().transfer_id());
+    }
+    *answer.mutable_transfer() = es::domain::ToView(aggregate.transfer);
+  }
+  Finish(job, std::move(answer));
 }
 
 void CommandProcessor::LoadAccountState(
@@ -232,176 +274,147 @@ void CommandProcessor::LoadAccountState(
   if (const Aggregate* cached = cache_.FindLoaded(stream)) return then(cached->account);
   auto scratch = std::make_shared<Aggregate>();
   scratch->stream_id = stream;
-  ReadWholeStream(
-      stream, 1, [scratch](const es::v1::EventRecord& e) { ApplyEvent(*scratch, e); },
-      [scratch, then](bool ok) {
-        if (!ok) return then(std::nullopt);
-        then(scratch->account);
-      });
+  ReadWholeStream(stream, 1, scratch.get(), [scratch, then = std::move(then)](bool ok) {
+    if (!ok) return then(std::nullopt);
+    then(scratch->account);
+  });
 }
 
-void CommandProcessor::CheckTransferAccounts(
-    const es::v1::CreateMoneyTransfer& create,
-    std::function<void(std::optional<CommandOutcome>)> then) {
-  LoadAccountState(create.from_account(), [this, create, then](auto from) {
-    if (!from) {
-      return then(Refusal(es::v1::REFUSAL_CODE_UNAVAILABLE, "the store did not answer"));
-    }
-    LoadAccountState(create.to_account(), [from, then](auto to) {
-      if (!to) return then(Refusal(es::v1::REFUSAL_CODE_UNAVAILABLE, "the store did not answer"));
-      if (auto bad = es::domain::ValidateTransferAccounts(*from, *to)) {
-        return then(Refusal(bad->code, bad->message));
+void CommandProcessor::CheckTransferAccounts(Job* job) {
+  const auto& create = job->command().create_money_transfer();
+  LoadAccountState(create.from_account(), [this, job](auto from) {
+    if (!from) return FinishRefused(job, es::v1::REFUSAL_CODE_UNAVAILABLE, kStoreSilent);
+    const auto& create = job->command().create_money_transfer();
+    LoadAccountState(create.to_account(), [this, job, from = *from](auto to) {
+      if (!to) return FinishRefused(job, es::v1::REFUSAL_CODE_UNAVAILABLE, kStoreSilent);
+      if (auto bad = es::domain::ValidateTransferAccounts(from, *to)) {
+        ++counters_.refused;
+        return FinishRefused(job, bad->code, bad->message);
       }
-      then(std::nullopt);
+      job->accounts_checked = true;
+      Execute(job);
     });
   });
 }
 
-void CommandProcessor::Execute(Aggregate* aggregate, const es::v1::Command& command, int attempt,
-                               bool accounts_checked, Reply reply, Done done) {
+void CommandProcessor::Execute(Job* job) {
+  Aggregate* aggregate = job->aggregate;
+  const es::v1::Command& command = job->command();
   if (auto it = aggregate->outcomes.find(command.command_id()); it != aggregate->outcomes.end()) {
     ++counters_.duplicates;
-    CommandOutcome outcome = it->second;
-    outcome.set_duplicate(true);
-    reply(OutcomeReply(std::move(outcome)));
-    return done();
+    return FinishWithOutcome(job, it->second, /*duplicate=*/true);
   }
-  es::domain::Decision decision = IsAccountStream(aggregate->stream_id)
-                                      ? es::domain::DecideAccount(aggregate->account, command)
-                                      : es::domain::DecideTransfer(aggregate->transfer, command);
+  job->decision = IsAccountStream(aggregate->stream_id)
+                      ? es::domain::DecideAccount(aggregate->account, command)
+                      : es::domain::DecideTransfer(aggregate->transfer, command);
+  const es::domain::Decision& decision = job->decision;
   if (decision.events.empty()) {
-    CommandOutcome outcome;
+    StoredOutcome outcome;
+    outcome.accepted = decision.accepted();
     if (decision.rejection) {
       ++counters_.refused;
-      outcome = Refusal(decision.rejection->code, decision.rejection->message);
-    } else {
-      outcome.set_accepted(true);
+      outcome.refusal_code = decision.rejection->code;
+      outcome.message = decision.rejection->message;
     }
-    outcome.set_stream_id(aggregate->stream_id);
-    outcome.set_version(aggregate->version);
+    outcome.version = aggregate->version;
     // Remembered so a repeat returns this first outcome (until evicted).
     aggregate->outcomes[command.command_id()] = outcome;
-    reply(OutcomeReply(std::move(outcome)));
-    return done();
+    return FinishWithOutcome(job, outcome, /*duplicate=*/false);
   }
-  if (command.has_create_money_transfer() && !accounts_checked) {
-    CheckTransferAccounts(command.create_money_transfer(),
-                          [this, aggregate, command, attempt, reply, done](auto refusal) {
-                            if (refusal) {
-                              ++counters_.refused;
-                              reply(OutcomeReply(std::move(*refusal)));
-                              return done();
-                            }
-                            Execute(aggregate, command, attempt, true, reply, done);
-                          });
-    return;
+  if (command.has_create_money_transfer() && !job->accounts_checked) {
+    return CheckTransferAccounts(job);
   }
-  Append(aggregate, command, std::move(decision), attempt, std::move(reply), std::move(done));
+  Append(job);
 }
 
-void CommandProcessor::Append(Aggregate* aggregate, const es::v1::Command& command,
-                              es::domain::Decision decision, int attempt, Reply reply, Done done) {
+void CommandProcessor::Append(Job* job) {
+  const Aggregate& aggregate = *job->aggregate;
   es::v1::StoreRequest request;
   auto* append = request.mutable_append();
-  append->set_stream_id(aggregate->stream_id);
-  append->mutable_expected_version()->set_exact(aggregate->version);
-  append->set_command_id(command.command_id());
-  for (const auto& event : decision.events) {
+  append->set_stream_id(aggregate.stream_id);
+  append->mutable_expected_version()->set_exact(aggregate.version);
+  append->set_command_id(job->command().command_id());
+  for (const auto& event : job->decision.events) {
     auto encoded = es::domain::EncodeEvent(event);
     auto* added = append->add_events();
     added->set_event_id(es::bus::NewUuid());
     added->set_type(std::move(encoded.type));
     added->set_data(std::move(encoded.data));
   }
-  auto shared_decision = std::make_shared<es::domain::Decision>(std::move(decision));
-  store_.Call(request, [this, aggregate, command, attempt, reply, done,
-                        shared_decision](std::optional<es::v1::StoreReply> answer) {
-    if (!answer) {
-      // Unknown whether it was written: forget the state, let the caller
-      // retry with the same command id (the store deduplicates).
-      aggregate->Reset();
-      reply(OutcomeReply(Refusal(es::v1::REFUSAL_CODE_UNAVAILABLE,
-                                 "the store did not answer; retry with the same command id")));
-      return done();
-    }
-    if (answer->has_error()) {
-      const auto& error = answer->error();
-      if (error.code() == es::v1::ERROR_CODE_WRONG_EXPECTED_VERSION) {
-        ++counters_.conflicts;
-        return Retry(aggregate, command, attempt, reply, done);
-      }
-      ++counters_.refused;
-      reply(OutcomeReply(Refusal(RefusalForStoreError(error), "store: " + error.message())));
-      return done();
-    }
-    if (!answer->has_append()) {
-      reply(OutcomeReply(Refusal(es::v1::REFUSAL_CODE_UNAVAILABLE, "unexpected store reply")));
-      return done();
-    }
-    const auto& result = answer->append();
-    if (result.duplicate()) {
-      // Written before (by us before a restart, or by another instance): the
-      // reloaded stream holds the first outcome.
-      ++counters_.duplicates;
-      aggregate->Reset();
-      return EnsureLoaded(aggregate, [aggregate, command, result, reply, done](bool) {
-        CommandOutcome outcome;
-        if (auto it = aggregate->outcomes.find(command.command_id());
-            it != aggregate->outcomes.end()) {
-          outcome = it->second;
-        } else {  // the id was used on another stream: report where
-          outcome.set_accepted(true);
-          outcome.set_stream_id(result.stream_id());
-          outcome.set_version(result.last_version());
-          outcome.set_global_position(result.last_position());
-        }
-        outcome.set_duplicate(true);
-        reply(OutcomeReply(std::move(outcome)));
-        done();
-      });
-    }
-    const es::domain::Decision& decided = *shared_decision;
-    for (const auto& event : decided.events) {
-      if (IsAccountStream(aggregate->stream_id)) {
-        aggregate->account = es::domain::EvolveAccount(std::move(aggregate->account), event);
-      } else {
-        aggregate->transfer = es::domain::EvolveTransfer(std::move(aggregate->transfer), event);
-      }
-    }
-    aggregate->version = result.last_version();
-    CommandOutcome outcome;
-    outcome.set_accepted(decided.accepted());
-    if (decided.rejection) {
-      ++counters_.refused;
-      outcome.set_refusal_code(decided.rejection->code);
-      outcome.set_message(decided.rejection->message);
-    }
-    outcome.set_stream_id(aggregate->stream_id);
-    outcome.set_version(result.last_version());
-    outcome.set_global_position(result.last_position());
-    outcome.set_events_written(static_cast<uint32_t>(decided.events.size()));
-    aggregate->outcomes[command.command_id()] = outcome;
-    reply(OutcomeReply(std::move(outcome)));
-    done();
+  store_.Call(request, [this, job](std::optional<es::v1::StoreReply> answer) {
+    OnAppended(job, std::move(answer));
   });
 }
 
-void CommandProcessor::Retry(Aggregate* aggregate, const es::v1::Command& command, int attempt,
-                             Reply reply, Done done) {
-  if (attempt + 1 > max_conflict_retries_) {
-    ++counters_.refused;
-    reply(OutcomeReply(Refusal(es::v1::REFUSAL_CODE_CONFLICT,
-                               "the stream kept changing; retry with the same command id")));
-    return done();
+void CommandProcessor::OnAppended(Job* job, std::optional<es::v1::StoreReply> answer) {
+  Aggregate* aggregate = job->aggregate;
+  if (!answer) {
+    // Unknown whether it was written: forget the state, let the caller
+    // retry with the same command id (the store deduplicates).
+    aggregate->Reset();
+    return FinishRefused(job, es::v1::REFUSAL_CODE_UNAVAILABLE, kStoreSilent);
   }
-  aggregate->Reset();
-  EnsureLoaded(aggregate, [this, aggregate, command, attempt, reply, done](bool ok) {
-    if (!ok) {
-      reply(OutcomeReply(Refusal(es::v1::REFUSAL_CODE_UNAVAILABLE, "the store did not answer")));
-      return done();
+  if (answer->has_error()) {
+    const auto& error = answer->error();
+    if (error.code() == es::v1::ERROR_CODE_WRONG_EXPECTED_VERSION) {
+      ++counters_.conflicts;
+      return Retry(job);
     }
-    Execute(aggregate, command, attempt + 1, false, reply, done);
-  });
+    ++counters_.refused;
+    return FinishRefused(job, RefusalForStoreError(error), "store: " + error.message());
+  }
+  if (!answer->has_append()) {
+    return FinishRefused(job, es::v1::REFUSAL_CODE_UNAVAILABLE, "unexpected store reply");
+  }
+  const es::v1::AppendResult& result = answer->append();
+  if (result.duplicate()) {
+    // Written before (by us before a restart, or by another instance): the
+    // reloaded stream holds the first outcome.
+    ++counters_.duplicates;
+    aggregate->Reset();
+    return EnsureLoaded(aggregate, [this, job, result](bool) {
+      auto it = job->aggregate->outcomes.find(job->command().command_id());
+      if (it != job->aggregate->outcomes.end()) {
+        return FinishWithOutcome(job, it->second, /*duplicate=*/true);
+      }
+      // The id was used on another stream: report where.
+      CommandReply reply;
+      auto* outcome = reply.mutable_outcome();
+      outcome->set_accepted(true);
+      outcome->set_stream_id(result.stream_id());
+      outcome->set_version(result.last_version());
+      outcome->set_global_position(result.last_position());
+      outcome->set_duplicate(true);
+      Finish(job, std::move(reply));
+    });
+  }
+  const es::domain::Decision& decided = job->decision;
+  for (const auto& event : decided.events) Evolve(*aggregate, event);
+  aggregate->version = result.last_version();
+  StoredOutcome outcome;
+  outcome.accepted = decided.accepted();
+  if (decided.rejection) {
+    ++counters_.refused;
+    outcome.refusal_code = decided.rejection->code;
+    outcome.message = decided.rejection->message;
+  }
+  outcome.version = result.last_version();
+  outcome.global_position = result.last_position();
+  outcome.events_written = static_cast<uint32_t>(decided.events.size());
+  aggregate->outcomes[job->command().command_id()] = outcome;
+  FinishWithOutcome(job, outcome, /*duplicate=*/false);
+}
+
+void CommandProcessor::Retry(Job* job) {
+  if (job->attempt + 1 > max_conflict_retries_) {
+    ++counters_.refused;
+    return FinishRefused(job, es::v1::REFUSAL_CODE_CONFLICT,
+                         "the stream kept changing; retry with the same command id");
+  }
+  ++job->attempt;
+  job->accounts_checked = false;
+  job->aggregate->Reset();
+  Run(job);
 }
 
 }  // namespace es::command

@@ -20,7 +20,7 @@
 
 #include "bus/async_rpc.h"
 #include "command_service/aggregate_cache.h"
-#include "domain/decision.h"
+#include "domain/account.h"
 #include "es/v1/command.pb.h"
 #include "es/v1/store.pb.h"
 
@@ -41,13 +41,14 @@ class CommandProcessor {
   using Reply = std::function<void(es::v1::CommandReply)>;
 
   CommandProcessor(StoreRpc& store, size_t cache_capacity, int max_conflict_retries);
+  ~CommandProcessor();
 
   // Handles one request (command or query); `reply` is called exactly once,
   // possibly before Handle returns. request_id is left for the caller to set.
-  void Handle(const es::v1::CommandRequest& request, Reply reply);
+  void Handle(es::v1::CommandRequest request, Reply reply);
 
-  // Runs work that was made ready by a finished command (kept off the call
-  // stack so long queues cannot recurse). Call it once per loop turn.
+  // Runs requests made ready by finished ones (kept off the call stack so a
+  // long queue cannot recurse). Call it once per loop turn.
   void RunDeferred();
   bool has_deferred() const { return !deferred_.empty(); }
 
@@ -55,30 +56,29 @@ class CommandProcessor {
   size_t cached_aggregates() const { return cache_.size(); }
 
  private:
-  using Done = std::function<void()>;
+  // Takes the aggregate for `job` (or queues it), then runs it.
+  void Enqueue(Job* job);
+  void Run(Job* job);
+  // Answers `job`, frees it, and hands its aggregate to the next waiter.
+  void Finish(Job* job, es::v1::CommandReply reply);
+  void FinishWithOutcome(Job* job, const StoredOutcome& outcome, bool duplicate);
+  void FinishRefused(Job* job, es::v1::RefusalCode code, std::string message);
 
-  // Runs `work` when `aggregate` is free; `work` must call the Done it gets
-  // exactly once when it has finished with the aggregate.
-  void Serialize(Aggregate* aggregate, std::function<void(Done)> work);
-  void Finish(Aggregate* aggregate);
-  // Reads `stream` from version `from` to its end, page by page, calling
-  // `on_event` for each event, then `then(ok)` (false: the store failed).
-  void ReadWholeStream(const std::string& stream, uint64_t from,
-                       std::function<void(const es::v1::EventRecord&)> on_event,
+  // Reads `stream` from version `from` to its end, page by page, feeding
+  // `into`, then calls `then(ok)` (false: the store failed).
+  void ReadWholeStream(const std::string& stream, uint64_t from, Aggregate* into,
                        std::function<void(bool)> then);
   // Loads the aggregate from its stream unless it is loaded; then `then(ok)`.
   void EnsureLoaded(Aggregate* aggregate, std::function<void(bool)> then);
-  // Decides and appends `command` against a loaded aggregate.
-  void Execute(Aggregate* aggregate, const es::v1::Command& command, int attempt,
-               bool accounts_checked, Reply reply, Done done);
-  void Append(Aggregate* aggregate, const es::v1::Command& command,
-              es::domain::Decision decision, int attempt, Reply reply, Done done);
-  // After a conflict or a stale cache: reload, then run the command again.
-  void Retry(Aggregate* aggregate, const es::v1::Command& command, int attempt, Reply reply,
-             Done done);
+  void Query(Job* job);
+  // Decides and appends a command against its loaded aggregate.
+  void Execute(Job* job);
+  void Append(Job* job);
+  void OnAppended(Job* job, std::optional<es::v1::StoreReply> answer);
+  // After a conflict: reload, then decide again.
+  void Retry(Job* job);
   // CreateMoneyTransfer needs both accounts as they are now.
-  void CheckTransferAccounts(const es::v1::CreateMoneyTransfer& create,
-                             std::function<void(std::optional<es::v1::CommandOutcome>)> then);
+  void CheckTransferAccounts(Job* job);
   void LoadAccountState(const std::string& account_id,
                         std::function<void(std::optional<es::domain::AccountState>)> then);
 
@@ -86,7 +86,7 @@ class CommandProcessor {
   AggregateCache cache_;
   int max_conflict_retries_;
   ProcessorCounters counters_;
-  std::deque<std::function<void()>> deferred_;
+  std::deque<Job*> deferred_;
 };
 
 }  // namespace es::command

@@ -85,7 +85,7 @@ void CommandServer::ServeRequests() {
       send(id, std::move(reply));
       continue;
     }
-    processor_.Handle(request, [send, id](es::v1::CommandReply reply) {
+    processor_.Handle(std::move(request), [send, id](es::v1::CommandReply reply) {
       send(id, std::move(reply));
     });
   }
