@@ -17,7 +17,9 @@ constexpr size_t kMaxHeld = 200000;
 CatchUpSubscriber::CatchUpSubscriber(zmq::context_t& context, CatchUpOptions options)
     : options_(std::move(options)),
       sub_(context, zmq::socket_type::sub),
-      store_(context, options_.store_requests, options_.rpc) {
+      store_(context, options_.store_requests,
+             AsyncChannel::Options{.attempt_timeout = options_.rpc.attempt_timeout,
+                                   .deadline = options_.rpc.deadline}) {
   through_ = options_.from_position > 0 ? options_.from_position - 1 : 0;
   delivered_through_ = through_;
   sub_.set(zmq::sockopt::linger, 0);
@@ -148,25 +150,62 @@ void CatchUpSubscriber::AcceptLiveEvent(es::v1::EventRecord event) {
   if (held_.size() < kMaxHeld) held_.emplace(position, std::move(event));
 }
 
+void CatchUpSubscriber::RequestPage(uint64_t from) {
+  auto read = std::make_shared<PendingRead>();
+  reads_[from] = read;
+  es::v1::StoreRequest request;
+  auto* read_all = request.mutable_read_all();
+  read_all->set_from_position(from);
+  read_all->set_max_count(options_.page_size);
+  read_all->set_stream_prefix(options_.stream_prefix);
+  store_.Call(request, [read](std::optional<es::v1::StoreReply> reply) {
+    read->done = true;
+    read->reply = std::move(reply);
+  });
+}
+
+bool CatchUpSubscriber::WaitFor(const PendingRead& read) {
+  while (!read.done) {
+    zmq::pollitem_t item{static_cast<void*>(store_.socket()), 0, ZMQ_POLLIN, 0};
+    PollOnce(&item, 1, std::chrono::milliseconds(50));
+    if (item.revents & ZMQ_POLLIN) store_.DispatchReplies();
+    store_.Tick();  // resends after a silent attempt; fails past the deadline
+  }
+  return read.reply.has_value();
+}
+
 bool CatchUpSubscriber::ReadFromStore(uint64_t target) {
+  // Unfiltered, positions are dense: the page after the one asked for starts
+  // exactly page_size further, so it is requested before this one arrives and
+  // the store builds it while we take this one apart. A filtered read may
+  // skip any number of positions, so there it is one page at a time.
+  const int depth = options_.stream_prefix.empty() ? 2 : 1;
   while (true) {
-    es::v1::StoreRequest request;
-    auto* read = request.mutable_read_all();
-    read->set_from_position(through_ + 1);
-    read->set_max_count(options_.page_size);
-    read->set_stream_prefix(options_.stream_prefix);
-    auto reply = store_.Call(request);
-    if (!reply || !reply->has_read_all()) {
+    // Replies for what we have passed are of no use any more.
+    reads_.erase(reads_.begin(), reads_.upper_bound(through_));
+    for (int i = 0; i < depth; ++i) {
+      const uint64_t from = through_ + 1 + uint64_t{options_.page_size} * i;
+      if (!reads_.contains(from)) RequestPage(from);
+    }
+    auto pending = reads_.at(through_ + 1);
+    if (!WaitFor(*pending)) {
+      ++counters_.store_unavailable;
+      reads_.clear();
+      return false;
+    }
+    reads_.erase(through_ + 1);
+    es::v1::StoreReply& reply = *pending->reply;
+    if (!reply.has_read_all()) {
       ++counters_.store_unavailable;
       return false;
     }
-    const auto& result = reply->read_all();
+    auto& result = *reply.mutable_read_all();
     known_head_ = std::max(known_head_, result.head_position());
-    for (const auto& event : result.events()) {
+    for (auto& event : *result.mutable_events()) {
       if (event.global_position() <= through_) continue;
       through_ = event.global_position();
       ++counters_.read_events;
-      ready_.push_back(event);
+      ready_.push_back(std::move(event));
     }
     const uint64_t before = through_;
     through_ = std::max(through_, result.scanned_through());

@@ -31,6 +31,7 @@
 #include <string>
 #include <zmq.hpp>
 
+#include "bus/async_rpc.h"
 #include "bus/rpc_client.h"
 #include "es/v1/store.pb.h"
 
@@ -90,14 +91,24 @@ class CatchUpSubscriber {
   void AcceptLiveEvent(es::v1::EventRecord event);
   // Reads from the store until everything up to `target` is accounted for
   // (target 0: up to the head the store reports). Returns false if the store
-  // did not answer; what was read so far is kept.
+  // did not answer (what was read so far is kept), or if it stopped early
+  // to hand the caller a bounded batch.
   bool ReadFromStore(uint64_t target);
+  // One read_all request in flight, keyed by its from_position.
+  struct PendingRead {
+    bool done = false;
+    std::optional<es::v1::StoreReply> reply;
+  };
+  void RequestPage(uint64_t from);
+  // Pumps replies until `read` is done; false if the store never answered.
+  bool WaitFor(const PendingRead& read);
   bool DrainSocket();  // true if anything was received
   void ReportPosition();
 
   CatchUpOptions options_;
   zmq::socket_t sub_;
-  RpcClient<es::v1::StoreRequest, es::v1::StoreReply> store_;
+  AsyncRpc<es::v1::StoreRequest, es::v1::StoreReply> store_;
+  std::map<uint64_t, std::shared_ptr<PendingRead>> reads_;
   bool caught_up_ = false;
   // Every matching event <= through_ is in ready_ or already delivered.
   uint64_t through_ = 0;
