@@ -109,6 +109,9 @@ int RunSubscribe(Esctl& esctl, const SubscribeArgs& args) {
       continue;
     }
     PrintEvent(esctl, *event);
+    // A live tail: when stdout is a pipe (fully buffered), each event must
+    // leave now, not once 4 KiB have piled up under a steady trickle.
+    std::fflush(stdout);
     ++seen;
   }
   std::fflush(stdout);

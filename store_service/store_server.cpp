@@ -54,7 +54,11 @@ Status StoreServer::Bind() {
   router_.set(zmq::sockopt::sndhwm, 1'000'000);
   router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.max_message_bytes * 4));
   router_.set(zmq::sockopt::linger, 200);
-  publisher_.set(zmq::sockopt::sndhwm, 1'000'000);
+  // Per subscriber: what the store queues for one that does not read. An
+  // event is ~300 bytes queued, so 100,000 bound a stalled subscriber to
+  // ~30 MB (1,000,000 let one hold ~300 MB); past it, it misses events and
+  // repairs from the store (tests/fault_slow_listener_test.cpp).
+  publisher_.set(zmq::sockopt::sndhwm, 100'000);
   publisher_.set(zmq::sockopt::linger, 0);
   // XPUB rather than PUB only to count subscribers: verboser passes every
   // subscribe and unsubscribe (also the implicit ones on disconnect).
