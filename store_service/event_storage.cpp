@@ -4,17 +4,23 @@ namespace es::store {
 
 es::v1::EventRecord CommittedRecord(const es::v1::AppendRequest& request, int index,
                                     const es::v1::AppendResult& result, int64_t recorded_at_us) {
-  const es::v1::NewEvent& event = request.events(index);
   es::v1::EventRecord record;
-  record.set_event_id(event.event_id());
-  record.set_stream_id(request.stream_id());
-  record.set_stream_version(result.first_version() + static_cast<uint64_t>(index));
-  record.set_global_position(result.first_position() + static_cast<uint64_t>(index));
-  record.set_type(event.type());
-  record.set_data(event.data());
-  record.set_recorded_at_us(recorded_at_us);
-  record.set_command_id(request.command_id());
+  FillCommittedRecord(request, index, result, recorded_at_us, &record);
   return record;
+}
+
+void FillCommittedRecord(const es::v1::AppendRequest& request, int index,
+                         const es::v1::AppendResult& result, int64_t recorded_at_us,
+                         es::v1::EventRecord* record) {
+  const es::v1::NewEvent& event = request.events(index);
+  record->set_event_id(event.event_id());
+  record->set_stream_id(request.stream_id());
+  record->set_stream_version(result.first_version() + static_cast<uint64_t>(index));
+  record->set_global_position(result.first_position() + static_cast<uint64_t>(index));
+  record->set_type(event.type());
+  record->set_data(event.data());
+  record->set_recorded_at_us(recorded_at_us);
+  record->set_command_id(request.command_id());
 }
 
 size_t RecordSize(const es::v1::EventRecord& record) {

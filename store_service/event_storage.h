@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -121,6 +122,44 @@ class EventStorage {
     const es::v1::AppendRequest* batch[] = {&request};
     return std::move(Append(batch, recorded_at_us).front());
   }
+
+  // Pipelined appends: Submit and TakeCompleted let a caller prepare the
+  // next batch while earlier ones are being made durable (an engine that
+  // syncs on a thread of its own). Do not mix them with Append while
+  // batches are in flight.
+  //
+  // Submit plans `batch` exactly as Append would, against the state left
+  // by every batch submitted before it, and starts committing it. The
+  // requests must stay valid until the batch's outcomes are taken.
+  // Batches complete in submission order. A batch's events become visible
+  // (reads, Head, StreamVersion, FindCommand) only once its outcomes are
+  // taken; heads and reads never show a batch that is not durable. If a
+  // batch fails, every batch submitted after it and not yet taken fails
+  // too, since it was planned on top of it: each of its appends gets the
+  // failure's status, except BAD_REQUEST and TOO_LARGE refusals.
+  //
+  // The default commits at once (Append), so nothing overlaps.
+  virtual void Submit(std::span<const es::v1::AppendRequest* const> batch,
+                      int64_t recorded_at_us) {
+    completed_.push_back(Append(batch, recorded_at_us));
+  }
+  // The outcomes of the oldest submitted batch once it has completed;
+  // nullopt while it has not, or when none is in flight.
+  virtual std::optional<std::vector<AppendOutcome>> TakeCompleted() {
+    if (completed_.empty()) return std::nullopt;
+    std::vector<AppendOutcome> outcomes = std::move(completed_.front());
+    completed_.pop_front();
+    return outcomes;
+  }
+  // Submitted batches whose outcomes have not been taken.
+  virtual size_t InFlight() const { return completed_.size(); }
+  // A descriptor that polls readable when a batch may have completed
+  // (TakeCompleted resets it), or -1 when Submit completes at once.
+  virtual int CompletionFd() const { return -1; }
+
+ private:
+  // The default Submit's finished batches.
+  std::deque<std::vector<AppendOutcome>> completed_;
 };
 
 // The record a committed append holds for its event `index`: what a read
@@ -128,6 +167,11 @@ class EventStorage {
 // (non-duplicate) result, `recorded_at_us` the time passed to Append.
 es::v1::EventRecord CommittedRecord(const es::v1::AppendRequest& request, int index,
                                     const es::v1::AppendResult& result, int64_t recorded_at_us);
+
+// CommittedRecord into *record, reusing its strings' storage.
+void FillCommittedRecord(const es::v1::AppendRequest& request, int index,
+                         const es::v1::AppendResult& result, int64_t recorded_at_us,
+                         es::v1::EventRecord* record);
 
 // The bytes an event counts for against ReadLimits::max_bytes.
 size_t RecordSize(const es::v1::EventRecord& record);

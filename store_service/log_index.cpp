@@ -12,19 +12,31 @@ Status Inconsistent(std::string message) {
 }  // namespace
 
 uint64_t LogIndex::StreamVersion(std::string_view stream_id) const {
-  auto it = streams_.find(stream_id);
-  return it == streams_.end() ? 0 : it->second.size();
+  const StreamTable::Entry* entry = streams_.Find(stream_id);
+  return entry == nullptr ? 0 : entry->value.size();
+}
+
+uint64_t LogIndex::CommittedStreamVersion(std::string_view stream_id) const {
+  const StreamTable::Entry* entry = streams_.Find(stream_id);
+  return entry == nullptr ? 0 : CommittedCount(entry->value);
+}
+
+uint64_t LogIndex::CommittedCount(const std::vector<uint64_t>& positions) const {
+  // Pending positions are the newest: at the end.
+  uint64_t count = positions.size();
+  while (count > 0 && positions[count - 1] > committed_head_) --count;
+  return count;
 }
 
 const std::vector<uint64_t>* LogIndex::StreamPositions(std::string_view stream_id) const {
-  auto it = streams_.find(stream_id);
-  return it == streams_.end() ? nullptr : &it->second;
+  const StreamTable::Entry* entry = streams_.Find(stream_id);
+  return entry == nullptr ? nullptr : &entry->value;
 }
 
 std::optional<es::v1::AppendResult> LogIndex::FindCommand(std::string_view command_id) const {
-  auto it = commands_.find(command_id);
-  if (it == commands_.end()) return std::nullopt;
-  const CommandEntry& entry = it->second;
+  const CommandTable::Entry* found = commands_.Find(command_id);
+  if (found == nullptr) return std::nullopt;
+  const CommandEntry& entry = found->value;
   es::v1::AppendResult result;
   result.set_stream_id(*entry.stream_id);
   result.set_first_version(entry.first_version);
@@ -34,11 +46,8 @@ std::optional<es::v1::AppendResult> LogIndex::FindCommand(std::string_view comma
   return result;
 }
 
-std::vector<uint64_t>& LogIndex::StreamFor(std::string_view stream_id, const std::string** key) {
-  auto it = streams_.find(stream_id);
-  if (it == streams_.end()) it = streams_.emplace(std::string(stream_id), 0).first;
-  *key = &it->first;
-  return it->second;
+LogIndex::StreamTable::Entry& LogIndex::StreamFor(std::string_view stream_id, bool* created) {
+  return streams_.FindOrInsert(stream_id, {}, created);
 }
 
 Status LogIndex::AddRecovered(uint64_t position, std::string_view stream_id,
@@ -47,8 +56,9 @@ Status LogIndex::AddRecovered(uint64_t position, std::string_view stream_id,
     return Inconsistent("position " + std::to_string(position) + " follows " +
                         std::to_string(head_));
   }
-  const std::string* stream_key = nullptr;
-  std::vector<uint64_t>& positions = StreamFor(stream_id, &stream_key);
+  bool created = false;
+  StreamTable::Entry& stream = StreamFor(stream_id, &created);
+  std::vector<uint64_t>& positions = stream.value;
   if (stream_version != positions.size() + 1) {
     return Inconsistent("stream '" + std::string(stream_id) + "' version " +
                         std::to_string(stream_version) + " at position " +
@@ -57,52 +67,57 @@ Status LogIndex::AddRecovered(uint64_t position, std::string_view stream_id,
   }
   positions.push_back(position);
   head_ = position;
+  committed_head_ = position;
 
   // An append's events are contiguous in the log, so a command's events
   // form one run; the run continues while command and stream stay the same.
-  if (recovering_run_ != nullptr && recovering_run_->first == command_id &&
-      recovering_run_->second.stream_id == stream_key) {
-    recovering_run_->second.last_version = stream_version;
-    recovering_run_->second.last_position = position;
+  if (recovering_run_ != nullptr && recovering_run_->key == command_id &&
+      recovering_run_->value.stream_id == &stream.key) {
+    recovering_run_->value.last_version = stream_version;
+    recovering_run_->value.last_position = position;
     return Status::Ok();
   }
-  auto [it, inserted] = commands_.emplace(
-      std::string(command_id),
-      CommandEntry{stream_key, stream_version, stream_version, position, position});
+  bool inserted = false;
+  CommandTable::Entry& command = commands_.FindOrInsert(
+      command_id, CommandEntry{&stream.key, stream_version, stream_version, position, position},
+      &inserted);
   if (!inserted) {
     return Inconsistent("command id '" + std::string(command_id) + "' at position " +
                         std::to_string(position) + " was already used at position " +
-                        std::to_string(it->second.first_position));
+                        std::to_string(command.value.first_position));
   }
-  recovering_run_ = &*it;
+  recovering_run_ = &command;
   return Status::Ok();
 }
 
-void LogIndex::BeginBatch() {
-  assert(!in_batch_);
-  in_batch_ = true;
-  head_before_batch_ = head_;
-  journal_.clear();
-}
+void LogIndex::BeginBatch() { pending_.push_back(PendingBatch{0, head_, 0}); }
 
 es::v1::AppendResult LogIndex::Add(std::string_view stream_id, std::string_view command_id,
                                    uint64_t event_count) {
-  assert(in_batch_);
-  const std::string* stream_key = nullptr;
-  std::vector<uint64_t>& positions = StreamFor(stream_id, &stream_key);
+  assert(!pending_.empty());
+  bool created = false;
+  StreamTable::Entry& stream = StreamFor(stream_id, &created);
+  std::vector<uint64_t>& positions = stream.value;
   const uint64_t first_version = positions.size() + 1;
   const uint64_t first_position = head_ + 1;
-  size_t previous_size = positions.size();
+  const size_t previous_size = positions.size();
   for (uint64_t i = 0; i < event_count; ++i) positions.push_back(first_position + i);
   head_ += event_count;
 
-  CommandEntry entry{stream_key, first_version, first_version + event_count - 1, first_position,
+  CommandEntry entry{&stream.key, first_version, first_version + event_count - 1, first_position,
                      head_};
-  auto it = commands_.emplace(std::string(command_id), entry).first;
-  journal_.push_back(JournalEntry{stream_key, previous_size, &it->first});
+  commands_.Insert(command_id, entry);
+  journal_.push_back(JournalEntry{&stream, previous_size});
+  PendingBatch& batch = pending_.back();
+  ++batch.journal_entries;
+  batch.head = head_;
+  if (previous_size == 0) {
+    ++batch.new_streams;
+    ++pending_new_streams_;
+  }
 
   es::v1::AppendResult result;
-  result.set_stream_id(*stream_key);
+  result.set_stream_id(stream.key);
   result.set_first_version(entry.first_version);
   result.set_last_version(entry.last_version);
   result.set_first_position(entry.first_position);
@@ -111,27 +126,32 @@ es::v1::AppendResult LogIndex::Add(std::string_view stream_id, std::string_view 
 }
 
 void LogIndex::CommitBatch() {
-  assert(in_batch_);
-  in_batch_ = false;
-  journal_.clear();
+  assert(!pending_.empty());
+  journal_.erase(journal_.begin(),
+                 journal_.begin() + static_cast<ptrdiff_t>(pending_.front().journal_entries));
+  committed_head_ = pending_.front().head;
+  pending_new_streams_ -= pending_.front().new_streams;
+  pending_.pop_front();
 }
 
 void LogIndex::AbortBatch() {
-  assert(in_batch_);
-  // Newest first, so a stream the batch created and then extended is
-  // truncated before it is erased.
+  assert(!pending_.empty());
+  // Newest first: each journal entry's command is then the newest command,
+  // and a stream it created the newest stream (a stream the batch created
+  // and then extended is truncated before it is erased).
   for (auto it = journal_.rbegin(); it != journal_.rend(); ++it) {
-    // Erase by a copy: the key must not live in the node being erased.
-    commands_.erase(std::string(*it->command_id));
+    commands_.EraseNewest();
     if (it->previous_stream_size == 0) {
-      streams_.erase(std::string(*it->stream_id));
+      assert(&streams_.newest() == it->stream);
+      streams_.EraseNewest();
     } else {
-      streams_.find(*it->stream_id)->second.resize(it->previous_stream_size);
+      it->stream->value.resize(it->previous_stream_size);
     }
   }
-  head_ = head_before_batch_;
-  in_batch_ = false;
+  head_ = committed_head_;
+  pending_.clear();
   journal_.clear();
+  pending_new_streams_ = 0;
 }
 
 }  // namespace es::store

@@ -7,30 +7,47 @@
 // append-only file) rebuild this at start-up with one scan (AddRecovered)
 // and update it as they append. Updates made while a batch is being
 // written are journaled, so a failed commit can be undone (AbortBatch).
+//
+// Several batches may be pending at once (an engine that plans the next
+// batch while the previous one is being synced): they commit oldest first,
+// and a failure undoes every pending batch, since each later one was
+// planned on top of the earlier ones. head() includes pending batches;
+// committed_head() does not.
 #pragma once
 
 #include <cstdint>
-#include <functional>
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "es/v1/store.pb.h"
 #include "store_service/status.h"
+#include "store_service/string_table.h"
 
 namespace es::store {
 
 class LogIndex {
  public:
   // The last position in the log (0 = empty), including positions added by
-  // an open batch.
+  // pending batches.
   uint64_t head() const { return head_; }
+  // The last position of a committed batch.
+  uint64_t committed_head() const { return committed_head_; }
+  // Whether a batch is pending.
+  bool has_pending_batches() const { return !pending_.empty(); }
   uint64_t stream_count() const { return streams_.size(); }
+  // Streams that have a committed event.
+  uint64_t committed_stream_count() const { return streams_.size() - pending_new_streams_; }
 
-  // The stream's current version (0 = no such stream).
+  // The stream's current version (0 = no such stream), pending batches
+  // included.
   uint64_t StreamVersion(std::string_view stream_id) const;
+  // The stream's version as of committed_head().
+  uint64_t CommittedStreamVersion(std::string_view stream_id) const;
+  // How many of `positions` (a stream's, ascending) are committed.
+  uint64_t CommittedCount(const std::vector<uint64_t>& positions) const;
 
   // positions[v - 1] is the global position of version v; nullptr when the
   // stream does not exist. Valid until the next change to the index.
@@ -45,56 +62,57 @@ class LogIndex {
   Status AddRecovered(uint64_t position, std::string_view stream_id, uint64_t stream_version,
                       std::string_view command_id);
 
-  // Starts journaling changes. Batches do not nest.
+  // Starts a new pending batch: changes from here on are journaled as its
+  // own. Earlier batches may still be pending.
   void BeginBatch();
   // Places an append of `event_count` events to `stream_id` at the head and
-  // returns where it went. The caller has validated it and checked that
-  // `command_id` is new.
+  // returns where it went, as part of the newest pending batch. The caller
+  // has validated it and checked that `command_id` is new.
   es::v1::AppendResult Add(std::string_view stream_id, std::string_view command_id,
                            uint64_t event_count);
-  // Keeps the batch's changes (its transaction committed).
+  // Keeps the changes of the OLDEST pending batch (its transaction
+  // committed).
   void CommitBatch();
-  // Undoes every change since BeginBatch (its transaction failed).
+  // Undoes every change of every pending batch (the oldest one's
+  // transaction failed, and the later ones were planned on top of it).
   void AbortBatch();
 
  private:
-  // Heterogeneous lookup, so a string_view finds a std::string key.
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  template <typename V>
-  using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
-
   struct CommandEntry {
-    const std::string* stream_id;  // a key of streams_; element keys never move
+    const std::string* stream_id;  // a key of streams_; keys never move
     uint64_t first_version;
     uint64_t last_version;
     uint64_t first_position;
     uint64_t last_position;
   };
-  // One change made during a batch, enough to undo it.
+  using StreamTable = StringTable<std::vector<uint64_t>>;
+  using CommandTable = StringTable<CommandEntry>;
+  // One append made during a batch, enough to undo it.
   struct JournalEntry {
-    const std::string* stream_id;
+    StreamTable::Entry* stream;
     size_t previous_stream_size;  // 0 = the batch created the stream
-    const std::string* command_id;
   };
 
-  // The stream's positions, creating the stream if needed; *key receives
-  // the stable address of its id.
-  std::vector<uint64_t>& StreamFor(std::string_view stream_id, const std::string** key);
+  // The stream's entry, created if needed (*created says so).
+  StreamTable::Entry& StreamFor(std::string_view stream_id, bool* created);
 
   uint64_t head_ = 0;
-  StringMap<std::vector<uint64_t>> streams_;
-  StringMap<CommandEntry> commands_;
+  StreamTable streams_;
+  CommandTable commands_;
 
-  // Start-up only: the command whose run of events is being read. Element
-  // addresses are stable across rehashing.
-  StringMap<CommandEntry>::value_type* recovering_run_ = nullptr;
+  // Start-up only: the command whose run of events is being read.
+  CommandTable::Entry* recovering_run_ = nullptr;
 
-  bool in_batch_ = false;
-  uint64_t head_before_batch_ = 0;
-  std::vector<JournalEntry> journal_;
+  struct PendingBatch {
+    size_t journal_entries = 0;  // the batch's, at the front of journal_
+    uint64_t head = 0;           // the head after the batch
+    uint64_t new_streams = 0;    // streams the batch created
+  };
+  uint64_t committed_head_ = 0;
+  // Pending batches, oldest first, and their journal entries, oldest first.
+  std::deque<PendingBatch> pending_;
+  std::deque<JournalEntry> journal_;
+  uint64_t pending_new_streams_ = 0;
 };
 
 }  // namespace es::store

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "store_service/append_batch.h"
+
 namespace es::store {
 namespace {
 
@@ -183,60 +185,39 @@ Status SqliteEventStorage::RebuildIndex() {
 
 std::vector<AppendOutcome> SqliteEventStorage::Append(
     std::span<const es::v1::AppendRequest* const> batch, int64_t recorded_at_us) {
-  std::vector<AppendOutcome> outcomes(batch.size());
-  // The outcomes that stand or fall with this transaction: new appends, and
-  // repeats of a command id first seen in this batch.
-  std::vector<size_t> in_transaction;
-  const uint64_t committed_head = index_.head();
-  bool transaction_open = false;
-  Status failure;
+  // Accepted appends are inserted as the batch is planned, inside one
+  // transaction that the first of them begins.
+  class Inserter final : public BatchWriter {
+   public:
+    Inserter(SqliteEventStorage& storage, int64_t recorded_at_us)
+        : storage_(storage), recorded_at_us_(recorded_at_us) {}
+    Status Begin() override {
+      Status s = storage_.Step(storage_.begin_.get(), "beginning a transaction");
+      transaction_open = s.ok();
+      return s;
+    }
+    Status Place(const es::v1::AppendRequest& request,
+                 const es::v1::AppendResult& placed) override {
+      return storage_.InsertEvents(request, placed, recorded_at_us_);
+    }
+    bool transaction_open = false;
+
+   private:
+    SqliteEventStorage& storage_;
+    int64_t recorded_at_us_;
+  };
+
+  Status precondition;
   if (!usable_) {
-    failure = Status(es::v1::ERROR_CODE_STORAGE_FAILURE,
-                     "the database is unusable after an earlier failure; restart the store");
+    precondition = Status(es::v1::ERROR_CODE_STORAGE_FAILURE,
+                          "the database is unusable after an earlier failure; restart the store");
   }
-  size_t next = 0;  // after the loop: the first append not tried
-  for (; next < batch.size() && failure.ok(); ++next) {
-    const es::v1::AppendRequest& request = *batch[next];
-    AppendOutcome& outcome = outcomes[next];
-    outcome.status = ValidateAppend(request, options_.limits);
-    if (!outcome.status.ok()) continue;
-    // The command id comes before the version: a retried command must get
-    // its first result even though the stream has moved on since.
-    if (std::optional<es::v1::AppendResult> stored = index_.FindCommand(request.command_id())) {
-      outcome.result = std::move(*stored);
-      outcome.result.set_duplicate(true);
-      if (outcome.result.first_position() > committed_head) in_transaction.push_back(next);
-      continue;
-    }
-    const uint64_t current_version = index_.StreamVersion(request.stream_id());
-    outcome.status =
-        CheckExpectedVersion(request.expected_version(), request.stream_id(), current_version);
-    if (!outcome.status.ok()) {
-      outcome.current_version = current_version;
-      continue;
-    }
-    in_transaction.push_back(next);
-    if (!transaction_open) {
-      failure = Step(begin_.get(), "beginning a transaction");
-      if (!failure.ok()) continue;
-      index_.BeginBatch();
-      transaction_open = true;
-    }
-    // The index is updated as we go, so later appends of the batch see
-    // this one; AbandonTransaction undoes it if the commit fails.
-    outcome.result = index_.Add(request.stream_id(), request.command_id(),
-                                static_cast<uint64_t>(request.events_size()));
-    failure = InsertEvents(request, outcome.result, recorded_at_us);
-  }
-  if (failure.ok() && transaction_open) failure = Step(commit_.get(), "committing");
-  if (failure.ok()) {
-    if (transaction_open) index_.CommitBatch();
-    return outcomes;
-  }
-  if (transaction_open) AbandonTransaction();
-  for (size_t i : in_transaction) outcomes[i] = AppendOutcome{failure, 0, {}};
-  for (; next < batch.size(); ++next) outcomes[next] = AppendOutcome{failure, 0, {}};
-  return outcomes;
+  Inserter inserter(*this, recorded_at_us);
+  PlannedBatch plan = PlanBatch(index_, options_.limits, batch, std::move(precondition), inserter);
+  Status commit = plan.failure;
+  if (commit.ok() && inserter.transaction_open) commit = Step(commit_.get(), "committing");
+  if (!commit.ok() && inserter.transaction_open) AbandonTransaction();
+  return FinishBatch(index_, std::move(plan), commit);
 }
 
 Status SqliteEventStorage::InsertEvents(const es::v1::AppendRequest& request,
@@ -266,7 +247,6 @@ void SqliteEventStorage::AbandonTransaction() {
   if (!sqlite3_get_autocommit(db_.get())) {
     if (!Step(rollback_.get(), "rolling back").ok()) usable_ = false;
   }
-  index_.AbortBatch();
 }
 
 Status SqliteEventStorage::ReadStream(std::string_view stream_id, uint64_t from_version,

@@ -75,7 +75,7 @@ class SqliteEventStorage final : public EventStorage {
   Status RebuildIndex();
   Status InsertEvents(const es::v1::AppendRequest& request, const es::v1::AppendResult& placed,
                       int64_t recorded_at_us);
-  // Ends a failed transaction and undoes its index changes.
+  // Ends a failed transaction (the index is undone by FinishBatch).
   void AbandonTransaction();
 
   SqliteStorageOptions options_;

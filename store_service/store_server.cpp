@@ -85,23 +85,44 @@ void StoreServer::Run(const std::atomic<bool>& stop_requested) {
       PublishHeartbeat();
       next_heartbeat = now + options_.heartbeat_interval;
     }
-    std::array<zmq::pollitem_t, 2> items{{{router_.handle(), 0, ZMQ_POLLIN, 0},
-                                          {publisher_.handle(), 0, ZMQ_POLLIN, 0}}};
+    const int completion_fd = storage_.CompletionFd();
+    std::array<zmq::pollitem_t, 3> items{{{router_.handle(), 0, ZMQ_POLLIN, 0},
+                                          {publisher_.handle(), 0, ZMQ_POLLIN, 0},
+                                          {nullptr, completion_fd, ZMQ_POLLIN, 0}}};
+    const size_t item_count = completion_fd >= 0 ? 3 : 2;
     try {
-      zmq::poll(items, std::chrono::ceil<std::chrono::milliseconds>(next_heartbeat - now));
+      zmq::poll(items.data(), item_count,
+                std::chrono::ceil<std::chrono::milliseconds>(next_heartbeat - now));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;  // a signal: look at stop_requested again
       throw;
     }
+    // Replies first: they free clients to send the next requests.
+    if (items[2].revents & ZMQ_POLLIN) CompleteSubmittedBatches();
     if (items[1].revents & ZMQ_POLLIN) ReadSubscriptions();
     if (items[0].revents & ZMQ_POLLIN) ServeWaitingRequests();
   }
+  FinishSubmittedBatches();
   RefuseWaitingRequests();
   Close();
 }
 
+void StoreServer::FinishSubmittedBatches() {
+  while (!submitted_.empty()) {
+    CompleteSubmittedBatches();
+    if (submitted_.empty()) break;
+    zmq::pollitem_t item{nullptr, storage_.CompletionFd(), ZMQ_POLLIN, 0};
+    try {
+      zmq::poll(&item, 1, std::chrono::milliseconds(100));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) throw;
+    }
+  }
+}
+
 void StoreServer::ServeWaitingRequests() {
-  std::vector<PendingAppend> appends;
+  SubmittedBatch batch;
+  batch.arena = TakeArena();
   for (size_t served = 0; served < options_.max_requests_per_drain; ++served) {
     const uint64_t dropped_before = frames_dropped_;
     std::optional<bus::RoutedRequest> routed = bus::ReceiveRouted(router_, &frames_dropped_);
@@ -110,9 +131,30 @@ void StoreServer::ServeWaitingRequests() {
       LogLine("dropped a request without the empty delimiter frame (cannot be answered)");
       continue;
     }
-    HandleRequest(*routed, &appends);
+    HandleRequest(*routed, &batch);
   }
-  if (!appends.empty()) CommitAppends(appends);
+  if (batch.appends.empty()) {
+    ReturnArena(std::move(batch.arena));
+  } else {
+    SubmitAppends(std::move(batch));
+  }
+}
+
+std::unique_ptr<google::protobuf::Arena> StoreServer::TakeArena() {
+  if (!spare_arenas_.empty()) {
+    std::unique_ptr<google::protobuf::Arena> arena = std::move(spare_arenas_.back());
+    spare_arenas_.pop_back();
+    return arena;
+  }
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = 64 * 1024;
+  options.max_block_size = 1024 * 1024;
+  return std::make_unique<google::protobuf::Arena>(options);
+}
+
+void StoreServer::ReturnArena(std::unique_ptr<google::protobuf::Arena> arena) {
+  arena->Reset();
+  if (spare_arenas_.size() < 8) spare_arenas_.push_back(std::move(arena));
 }
 
 void StoreServer::RefuseWaitingRequests() {
@@ -133,7 +175,7 @@ void StoreServer::RefuseWaitingRequests() {
   }
 }
 
-void StoreServer::HandleRequest(bus::RoutedRequest& routed, std::vector<PendingAppend>* appends) {
+void StoreServer::HandleRequest(bus::RoutedRequest& routed, SubmittedBatch* batch) {
   if (routed.frame_error) {
     ReplyError(routed.identity, 0, es::v1::ERROR_CODE_BAD_REQUEST, *routed.frame_error);
     return;
@@ -144,7 +186,8 @@ void StoreServer::HandleRequest(bus::RoutedRequest& routed, std::vector<PendingA
                    std::to_string(options_.max_message_bytes));
     return;
   }
-  es::v1::StoreRequest request;
+  es::v1::StoreRequest& request =
+      *google::protobuf::Arena::CreateMessage<es::v1::StoreRequest>(batch->arena.get());
   if (!request.ParseFromArray(routed.body.data(), static_cast<int>(routed.body.size()))) {
     ReplyError(routed.identity, 0, es::v1::ERROR_CODE_BAD_REQUEST,
                "cannot decode a StoreRequest from the " + std::to_string(routed.body.size()) +
@@ -155,7 +198,7 @@ void StoreServer::HandleRequest(bus::RoutedRequest& routed, std::vector<PendingA
   reply.set_request_id(request.request_id());
   switch (request.body_case()) {
     case es::v1::StoreRequest::kAppend:
-      appends->push_back(PendingAppend{std::move(routed.identity), std::move(request)});
+      batch->appends.push_back(PendingAppend{std::move(routed.identity), &request});
       return;
     case es::v1::StoreRequest::kReadStream: {
       const es::v1::ReadStreamRequest& read = request.read_stream();
@@ -211,19 +254,39 @@ void StoreServer::HandleRequest(bus::RoutedRequest& routed, std::vector<PendingA
   Reply(routed.identity, reply);
 }
 
-void StoreServer::CommitAppends(std::vector<PendingAppend>& appends) {
-  std::vector<const es::v1::AppendRequest*> batch;
-  batch.reserve(appends.size());
-  for (const PendingAppend& pending : appends) batch.push_back(&pending.request.append());
-  const int64_t recorded_at_us = NowMicros();
-  std::vector<AppendOutcome> outcomes = storage_.Append(batch, recorded_at_us);
+void StoreServer::SubmitAppends(SubmittedBatch submitted) {
+  SubmittedBatch& batch = submitted_.emplace_back(std::move(submitted));
+  batch.requests.reserve(batch.appends.size());
+  for (const PendingAppend& pending : batch.appends) {
+    batch.requests.push_back(&pending.request->append());
+  }
+  batch.recorded_at_us = NowMicros();
+  storage_.Submit(batch.requests, batch.recorded_at_us);
+  // An engine without a sync thread has completed it already.
+  if (storage_.CompletionFd() < 0) CompleteSubmittedBatches();
+}
 
+void StoreServer::CompleteSubmittedBatches() {
+  while (!submitted_.empty()) {
+    std::optional<std::vector<AppendOutcome>> outcomes = storage_.TakeCompleted();
+    if (!outcomes) return;
+    AnswerAndPublish(submitted_.front(), *outcomes);
+    std::unique_ptr<google::protobuf::Arena> arena = std::move(submitted_.front().arena);
+    submitted_.pop_front();  // before the arena its requests live on goes
+    ReturnArena(std::move(arena));
+  }
+}
+
+void StoreServer::AnswerAndPublish(const SubmittedBatch& batch,
+                                   const std::vector<AppendOutcome>& outcomes) {
+  const std::vector<PendingAppend>& appends = batch.appends;
+  const int64_t recorded_at_us = batch.recorded_at_us;
   // The transaction is durable now: acknowledge every append first...
   uint64_t appends_written = 0;
   uint64_t events_written = 0;
   for (size_t i = 0; i < appends.size(); ++i) {
     const AppendOutcome& outcome = outcomes[i];
-    const uint64_t request_id = appends[i].request.request_id();
+    const uint64_t request_id = appends[i].request->request_id();
     if (!outcome.status.ok()) {
       if (outcome.status.code() == es::v1::ERROR_CODE_STORAGE_FULL ||
           outcome.status.code() == es::v1::ERROR_CODE_STORAGE_FAILURE) {
@@ -241,12 +304,11 @@ void StoreServer::CommitAppends(std::vector<PendingAppend>& appends) {
     }
     if (!outcome.result.duplicate()) {
       ++appends_written;
-      events_written += static_cast<uint64_t>(batch[i]->events_size());
+      events_written += static_cast<uint64_t>(batch.requests[i]->events_size());
     }
-    es::v1::StoreReply reply;
-    reply.set_request_id(request_id);
-    *reply.mutable_append() = outcome.result;
-    Reply(appends[i].identity, reply);
+    append_reply_.set_request_id(request_id);
+    *append_reply_.mutable_append() = outcome.result;
+    Reply(appends[i].identity, append_reply_);
   }
   if (appends_written == 0) return;
   ++commits_total_;
@@ -256,14 +318,15 @@ void StoreServer::CommitAppends(std::vector<PendingAppend>& appends) {
 
   // ...then publish. Storage placed the batch in batch order, so this is
   // global-position order.
-  es::v1::LiveMessage message;
   for (size_t i = 0; i < appends.size(); ++i) {
     const AppendOutcome& outcome = outcomes[i];
     if (!outcome.status.ok() || outcome.result.duplicate()) continue;
-    for (int e = 0; e < batch[i]->events_size(); ++e) {
-      *message.mutable_event() = CommittedRecord(*batch[i], e, outcome.result, recorded_at_us);
-      message.SerializeToString(&buffer_);
-      PublishFrames(publisher_, batch[i]->stream_id(), buffer_);
+    const es::v1::AppendRequest& request = *batch.requests[i];
+    for (int e = 0; e < request.events_size(); ++e) {
+      FillCommittedRecord(request, e, outcome.result, recorded_at_us,
+                          live_message_.mutable_event());
+      live_message_.SerializeToString(&buffer_);
+      PublishFrames(publisher_, request.stream_id(), buffer_);
     }
   }
 }

@@ -1,15 +1,22 @@
 // The store's request loop: a ROUTER socket for requests (StoreRequest ->
 // StoreReply, framing in es/v1/store.proto), a PUB socket for committed
-// events and heartbeats. One thread does everything, so the storage needs
-// no locks and the global order is the order of commits.
+// events and heartbeats. One thread runs the loop and owns the sockets and
+// the storage's indexes, so the global order is the order of submission
+// (the log engine's own writer thread only writes and syncs its files).
 //
 // Each turn drains up to max_requests_per_drain waiting requests without
 // blocking. Reads, pings and stats are answered at once, from committed
-// data only. The drained appends form one batch: one transaction, one
-// fsync (group commit); then every append's reply is sent, and then the
-// committed events are published in global-position order as
-// [topic = stream id][LiveMessage{event}]. So an event is never visible,
-// to a reply or a subscriber, before it is durable.
+// (durable) data only. The drained appends form one batch, submitted to
+// the storage (EventStorage::Submit): one transaction, one fsync (group
+// commit). An engine that syncs on a thread of its own (the log engine)
+// lets the loop go on receiving, validating and submitting the next
+// batches while earlier ones are being synced; batches it submits while
+// one is syncing share the next fsync. When a batch completes (the
+// storage's completion descriptor wakes the loop), every append's reply is
+// sent, and then its events are published in global-position order as
+// [topic = stream id][LiveMessage{event}]. Batches complete in submission
+// order, so an event is never visible, to a reply or a subscriber, before
+// it is durable, and publication follows the global order.
 //
 // Replies to requests drained together may leave in a different order
 // than the requests came (reads first, then appends): a client matches
@@ -20,9 +27,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
+
+#include <google/protobuf/arena.h>
 
 #include "bus/router_frames.h"
 #include "es/v1/store.pb.h"
@@ -74,13 +85,29 @@ class StoreServer {
   // An append drained in this turn, waiting for the group commit.
   struct PendingAppend {
     zmq::message_t identity;
-    es::v1::StoreRequest request;
+    const es::v1::StoreRequest* request;  // on the batch's arena
+  };
+  // The appends of one turn: a batch submitted to the storage, waiting for
+  // its outcomes. The turn's requests are parsed onto its arena, which
+  // lives until the batch is answered.
+  struct SubmittedBatch {
+    std::unique_ptr<google::protobuf::Arena> arena;
+    std::vector<PendingAppend> appends;
+    std::vector<const es::v1::AppendRequest*> requests;  // of `appends`
+    int64_t recorded_at_us = 0;
   };
 
   void ServeWaitingRequests();
   void RefuseWaitingRequests();
-  void HandleRequest(bus::RoutedRequest& routed, std::vector<PendingAppend>* appends);
-  void CommitAppends(std::vector<PendingAppend>& appends);
+  void HandleRequest(bus::RoutedRequest& routed, SubmittedBatch* batch);
+  void SubmitAppends(SubmittedBatch batch);
+  std::unique_ptr<google::protobuf::Arena> TakeArena();
+  void ReturnArena(std::unique_ptr<google::protobuf::Arena> arena);
+  // Answers and publishes every batch the storage has completed.
+  void CompleteSubmittedBatches();
+  // Waits until every submitted batch is completed (shutdown).
+  void FinishSubmittedBatches();
+  void AnswerAndPublish(const SubmittedBatch& batch, const std::vector<AppendOutcome>& outcomes);
   void PublishHeartbeat();
   void Reply(const zmq::message_t& identity, const es::v1::StoreReply& reply);
   void ReplyError(const zmq::message_t& identity, uint64_t request_id, es::v1::ErrorCode code,
@@ -100,6 +127,13 @@ class StoreServer {
 
   // Reused for every serialization, to avoid an allocation per message.
   std::string buffer_;
+  // Reused for every acknowledgement and published event (their strings
+  // keep their capacity).
+  es::v1::StoreReply append_reply_;
+  es::v1::LiveMessage live_message_;
+  // Oldest first.
+  std::deque<SubmittedBatch> submitted_;
+  std::vector<std::unique_ptr<google::protobuf::Arena>> spare_arenas_;
 
   uint64_t appends_total_ = 0;
   uint64_t events_appended_total_ = 0;

@@ -1,8 +1,9 @@
 // The real store_service binary under malformed input: every answerable
 // bad message gets a precise error reply, the store keeps serving, and
-// nothing is written.
+// nothing is written. Every test runs for each storage engine.
 #include <gtest/gtest.h>
 
+#include "tests/store_engine_variants.h"
 #include "tests/support/store_process.h"
 #include "tests/support/store_requests.h"
 #include "tests/support/store_test_client.h"
@@ -16,10 +17,11 @@ using std::chrono::seconds;
 
 constexpr size_t kMaxMessageBytes = 64 * 1024;
 
-class StoreBadInputTest : public ::testing::Test {
+class StoreBadInputTest : public ::testing::TestWithParam<StoreVariant> {
  protected:
   void SetUp() override {
-    store_ = StartStore(dir_, {"--max-message-bytes", std::to_string(kMaxMessageBytes)});
+    store_ = StartStore(
+        dir_, VariantArgs(GetParam(), {"--max-message-bytes", std::to_string(kMaxMessageBytes)}));
     client_ = std::make_unique<StoreTestClient>(context_, store_->endpoint("requests"));
     es::v1::StoreReply appended =
         client_->Call(AppendRequestOf(MakeAppend("s", "c1", ExpectNoStream())));
@@ -56,7 +58,10 @@ class StoreBadInputTest : public ::testing::Test {
   std::unique_ptr<StoreTestClient> client_;
 };
 
-TEST_F(StoreBadInputTest, GarbageBytesGetBadRequest) {
+INSTANTIATE_TEST_SUITE_P(Engines, StoreBadInputTest, ::testing::ValuesIn(StoreEngineVariants()),
+                         StoreVariantName);
+
+TEST_P(StoreBadInputTest, GarbageBytesGetBadRequest) {
   client_->SendFrames({"", "\xff\xff\xff\xff\xff\xff this is not a protobuf"});
 
   es::v1::StoreReply reply = NextReply();
@@ -68,7 +73,7 @@ TEST_F(StoreBadInputTest, GarbageBytesGetBadRequest) {
   ExpectServingWithNothingWritten();
 }
 
-TEST_F(StoreBadInputTest, WrongNumberOfFramesGetsBadRequest) {
+TEST_P(StoreBadInputTest, WrongNumberOfFramesGetsBadRequest) {
   client_->SendFrames({"", "a", "b"});
 
   es::v1::StoreReply reply = NextReply();
@@ -79,7 +84,7 @@ TEST_F(StoreBadInputTest, WrongNumberOfFramesGetsBadRequest) {
   ExpectServingWithNothingWritten();
 }
 
-TEST_F(StoreBadInputTest, RequestWithNoBodyGetsBadRequestWithItsRequestId) {
+TEST_P(StoreBadInputTest, RequestWithNoBodyGetsBadRequestWithItsRequestId) {
   es::v1::StoreRequest empty;
   empty.set_request_id(77);
   client_->Send(empty);
@@ -92,7 +97,7 @@ TEST_F(StoreBadInputTest, RequestWithNoBodyGetsBadRequestWithItsRequestId) {
   ExpectServingWithNothingWritten();
 }
 
-TEST_F(StoreBadInputTest, RequestOfAnUnknownTypeGetsBadRequest) {
+TEST_P(StoreBadInputTest, RequestOfAnUnknownTypeGetsBadRequest) {
   // request_id = 5, then field 99 (not in the schema) = 1: a request from a
   // newer client that this store does not know.
   client_->SendFrames({"", std::string("\x08\x05\x98\x06\x01", 5)});
@@ -105,7 +110,7 @@ TEST_F(StoreBadInputTest, RequestOfAnUnknownTypeGetsBadRequest) {
   ExpectServingWithNothingWritten();
 }
 
-TEST_F(StoreBadInputTest, MessageOverTheLimitGetsTooLarge) {
+TEST_P(StoreBadInputTest, MessageOverTheLimitGetsTooLarge) {
   es::v1::AppendRequest append = MakeAppend("s", "big", ExpectAny());
   append.mutable_events(0)->set_data(std::string(kMaxMessageBytes + 1000, 'x'));
   client_->Send(AppendRequestOf(append));
@@ -119,7 +124,7 @@ TEST_F(StoreBadInputTest, MessageOverTheLimitGetsTooLarge) {
   ExpectServingWithNothingWritten();
 }
 
-TEST_F(StoreBadInputTest, InvalidAppendGetsBadRequestAndWritesNothing) {
+TEST_P(StoreBadInputTest, InvalidAppendGetsBadRequestAndWritesNothing) {
   es::v1::StoreReply reply = client_->Call(AppendRequestOf(MakeAppend("", "c2", ExpectAny())));
 
   ASSERT_TRUE(reply.has_error()) << reply.DebugString();
@@ -129,7 +134,7 @@ TEST_F(StoreBadInputTest, InvalidAppendGetsBadRequestAndWritesNothing) {
   ExpectServingWithNothingWritten();
 }
 
-TEST_F(StoreBadInputTest, MessageWithoutTheEmptyDelimiterIsDropped) {
+TEST_P(StoreBadInputTest, MessageWithoutTheEmptyDelimiterIsDropped) {
   es::v1::StoreRequest ping = PingRequest();
   ping.set_request_id(1);
   client_->SendFrames({ping.SerializeAsString()});  // no [empty] first: unroutable
@@ -145,7 +150,7 @@ TEST_F(StoreBadInputTest, MessageWithoutTheEmptyDelimiterIsDropped) {
   ExpectServingWithNothingWritten();
 }
 
-TEST_F(StoreBadInputTest, FrameBeyondTheSocketLimitCutsOffThePeerWithoutReading) {
+TEST_P(StoreBadInputTest, FrameBeyondTheSocketLimitCutsOffThePeerWithoutReading) {
   // Over 4x the message limit, the socket itself refuses the frame and
   // drops the connection, so the store never holds it in memory (and so
   // never answers it: a TOO_LARGE reply would mean it had read it all).

@@ -1,15 +1,21 @@
 // The real store_service binary: durability across kill -9 and SIGTERM,
-// the live event stream, heartbeats, and its command line.
+// the live event stream, heartbeats, and its command line. Every test runs
+// for each storage engine (--engine sqlite, --engine log, and the log
+// engine with small segments).
 #include "tests/support/store_process.h"
 
 #include <gtest/gtest.h>
 
 #include <array>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <set>
 #include <vector>
 
+#include "tests/store_engine_variants.h"
 #include "tests/support/live_test_subscriber.h"
 #include "tests/support/proto_equals.h"
 #include "tests/support/store_requests.h"
@@ -50,22 +56,31 @@ void ExpectGapFreeLog(const std::vector<es::v1::EventRecord>& events) {
   }
 }
 
-class StoreProcessTest : public ::testing::Test {
+class StoreProcessTest : public ::testing::TestWithParam<StoreVariant> {
  protected:
+  // The store on dir_, with this test's engine.
+  ServiceProcess Start(const std::vector<std::string>& extra_args = {}) {
+    return StartStore(dir_, VariantArgs(GetParam(), extra_args));
+  }
+
   TempDir dir_;
   zmq::context_t context_;
 };
+
+INSTANTIATE_TEST_SUITE_P(Engines, StoreProcessTest,
+                         ::testing::ValuesIn(StoreEngineVariantsWithSmallSegments()),
+                         StoreVariantName);
 
 // Durable before visible: whatever a client was told (an ack) or a
 // subscriber was shown (a published event) survives kill -9. The kill comes
 // right after the last ack, while the store is idle: a store that acked
 // before its commit was durable would lose the last batch.
-TEST_F(StoreProcessTest, KeepsEveryAcknowledgedAndPublishedEventAcrossKill9) {
+TEST_P(StoreProcessTest, KeepsEveryAcknowledgedAndPublishedEventAcrossKill9) {
   constexpr int kClients = 4;
   constexpr int kAppendsPerClient = 500;
   constexpr int kInFlightPerClient = 50;
   constexpr int kEventsPerAppend = 2;
-  ServiceProcess store = StartStore(dir_);
+  ServiceProcess store = Start();
   LiveTestSubscriber subscriber(context_, store.endpoint("events"));
   ASSERT_TRUE(subscriber.WaitForHeartbeat());
 
@@ -108,7 +123,7 @@ TEST_F(StoreProcessTest, KeepsEveryAcknowledgedAndPublishedEventAcrossKill9) {
   }
   store.Kill9();
 
-  store = StartStore(dir_);
+  store = Start();
   std::vector<es::v1::EventRecord> log = ReadWholeLog(context_, store.endpoint("requests"));
   ExpectGapFreeLog(log);
   for (const auto& [command, result] : acked) {
@@ -129,8 +144,8 @@ TEST_F(StoreProcessTest, KeepsEveryAcknowledgedAndPublishedEventAcrossKill9) {
   EXPECT_EQ(log.size(), acked.size() * kEventsPerAppend) << "the log holds unacknowledged events";
 }
 
-TEST_F(StoreProcessTest, ExitsZeroOnSigtermAndKeepsItsData) {
-  ServiceProcess store = StartStore(dir_);
+TEST_P(StoreProcessTest, ExitsZeroOnSigtermAndKeepsItsData) {
+  ServiceProcess store = Start();
   es::v1::StoreReply appended =
       CallStore(context_, store.endpoint("requests"),
                 AppendRequestOf(MakeAppend("account-7", "open-7", ExpectNoStream(), 3)));
@@ -141,7 +156,7 @@ TEST_F(StoreProcessTest, ExitsZeroOnSigtermAndKeepsItsData) {
   EXPECT_TRUE(exit.exited);
   EXPECT_EQ(exit.exit_code, 0) << store.ReadLog();
   EXPECT_FALSE(exit.timed_out);
-  store = StartStore(dir_);
+  store = Start();
   es::v1::StoreReply read =
       CallStore(context_, store.endpoint("requests"), ReadStreamRequest("account-7", 1));
   ASSERT_TRUE(read.has_read_stream()) << read.DebugString();
@@ -150,10 +165,10 @@ TEST_F(StoreProcessTest, ExitsZeroOnSigtermAndKeepsItsData) {
   EXPECT_EQ(read.read_stream().events(2).global_position(), 3u);
 }
 
-TEST_F(StoreProcessTest, PublishesCommittedEventsInGlobalOrderWithTheStreamAsTopic) {
+TEST_P(StoreProcessTest, PublishesCommittedEventsInGlobalOrderWithTheStreamAsTopic) {
   constexpr int kAppends = 200;
   constexpr int kEventsPerAppend = 3;
-  ServiceProcess store = StartStore(dir_);
+  ServiceProcess store = Start();
   LiveTestSubscriber subscriber(context_, store.endpoint("events"));
   ASSERT_TRUE(subscriber.WaitForHeartbeat());  // subscribed: nothing can be missed now
   StoreTestClient client(context_, store.endpoint("requests"));
@@ -190,8 +205,8 @@ TEST_F(StoreProcessTest, PublishesCommittedEventsInGlobalOrderWithTheStreamAsTop
   }
 }
 
-TEST_F(StoreProcessTest, HeartbeatCarriesTheHeadAcrossRestart) {
-  ServiceProcess store = StartStore(dir_, {"--heartbeat-ms", "20"});
+TEST_P(StoreProcessTest, HeartbeatCarriesTheHeadAcrossRestart) {
+  ServiceProcess store = Start({"--heartbeat-ms", "20"});
   LiveTestSubscriber subscriber(context_, store.endpoint("events"));
   std::optional<es::v1::Heartbeat> first = subscriber.WaitForHeartbeat();
   ASSERT_TRUE(first.has_value());
@@ -209,15 +224,15 @@ TEST_F(StoreProcessTest, HeartbeatCarriesTheHeadAcrossRestart) {
   EXPECT_EQ(after->head_position(), 5u);
 
   store.Kill9();
-  store = StartStore(dir_);
+  store = Start();
   LiveTestSubscriber resubscriber(context_, store.endpoint("events"));
   std::optional<es::v1::Heartbeat> recovered = resubscriber.WaitForHeartbeat();
   ASSERT_TRUE(recovered.has_value());
   EXPECT_EQ(recovered->head_position(), 5u);
 }
 
-TEST_F(StoreProcessTest, AnswersReadsPingAndStatsOverTheWire) {
-  ServiceProcess store = StartStore(dir_);
+TEST_P(StoreProcessTest, AnswersReadsPingAndStatsOverTheWire) {
+  ServiceProcess store = Start();
   StoreTestClient client(context_, store.endpoint("requests"));
   ASSERT_TRUE(
       client.Call(AppendRequestOf(MakeAppend("acct-1", "c1", ExpectNoStream(), 2))).has_append());
@@ -250,12 +265,12 @@ TEST_F(StoreProcessTest, AnswersReadsPingAndStatsOverTheWire) {
   EXPECT_EQ(stats.stats().events_appended_total(), 4u);
   EXPECT_EQ(stats.stats().commits_total(), 3u);
   EXPECT_GT(stats.stats().events_per_s(), 0.0);
-  EXPECT_EQ(stats.stats().engine(), "sqlite");
+  EXPECT_EQ(stats.stats().engine(), GetParam().engine);
   EXPECT_GT(stats.stats().rss_bytes(), 0u);
 }
 
-TEST_F(StoreProcessTest, RefusesAStaleAppendWithTheCurrentVersionInTheError) {
-  ServiceProcess store = StartStore(dir_);
+TEST_P(StoreProcessTest, RefusesAStaleAppendWithTheCurrentVersionInTheError) {
+  ServiceProcess store = Start();
   StoreTestClient client(context_, store.endpoint("requests"));
   ASSERT_TRUE(
       client.Call(AppendRequestOf(MakeAppend("s", "c1", ExpectNoStream(), 2))).has_append());
@@ -271,22 +286,73 @@ TEST_F(StoreProcessTest, RefusesAStaleAppendWithTheCurrentVersionInTheError) {
   EXPECT_EQ(retry.append().last_position(), 2u);
 }
 
-TEST_F(StoreProcessTest, ASecondStoreOnTheSameDataDirExitsWithAnError) {
-  ServiceProcess store = StartStore(dir_);
+TEST_P(StoreProcessTest, ASecondStoreOnTheSameDataDirExitsWithAnError) {
+  ServiceProcess store = Start();
 
-  ExitStatus second = ServiceProcess::Run(BinaryPath("store_service"), StoreArgs(dir_, {}),
+  ExitStatus second = ServiceProcess::Run(BinaryPath("store_service"),
+                                          StoreArgs(dir_, VariantArgs(GetParam())),
                                           dir_.File("second.log"));
 
   EXPECT_TRUE(second.exited);
   EXPECT_EQ(second.exit_code, 1);
 }
 
-TEST_F(StoreProcessTest, RejectsAnUnknownFlagWithExitStatus2) {
+TEST_P(StoreProcessTest, RefusesADataDirHoldingTheOtherEnginesData) {
+  ServiceProcess store = Start();
+  ASSERT_TRUE(CallStore(context_, store.endpoint("requests"),
+                        AppendRequestOf(MakeAppend("s", "c1", ExpectNoStream())))
+                  .has_append());
+  ASSERT_EQ(store.Terminate().exit_code, 0);
+  const std::string other = GetParam().engine == "log" ? "sqlite" : "log";
+
+  ExitStatus exit = ServiceProcess::Run(BinaryPath("store_service"),
+                                        StoreArgs(dir_, {"--engine", other}),
+                                        dir_.File("other.log"));
+
+  EXPECT_TRUE(exit.exited);
+  EXPECT_EQ(exit.exit_code, 1);
+  std::ifstream log(dir_.File("other.log"));
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("start with --engine " + GetParam().engine), std::string::npos) << text;
+  // The data is untouched: the right engine still reads it.
+  store = Start();
+  es::v1::StoreReply pong = CallStore(context_, store.endpoint("requests"), PingRequest());
+  ASSERT_TRUE(pong.has_pong()) << pong.DebugString();
+  EXPECT_EQ(pong.pong().head_position(), 1u);
+}
+
+TEST_P(StoreProcessTest, RejectsAnUnknownFlagWithExitStatus2) {
   ExitStatus exit =
       ServiceProcess::Run(BinaryPath("store_service"), {"--no-such-flag"}, dir_.File("flags.log"));
 
   EXPECT_TRUE(exit.exited);
   EXPECT_EQ(exit.exit_code, 2);
+}
+
+TEST(StoreCommandLineTest, UsesTheLogEngineByDefault) {
+  TempDir dir;
+  zmq::context_t context;
+  ServiceProcess store = StartStore(dir);
+  es::v1::StoreRequest stats_request;
+  stats_request.mutable_stats();
+
+  es::v1::StoreReply stats = CallStore(context, store.endpoint("requests"), stats_request);
+
+  ASSERT_TRUE(stats.has_stats()) << stats.DebugString();
+  EXPECT_EQ(stats.stats().engine(), "log");
+  EXPECT_TRUE(std::filesystem::is_directory(dir.File("store") + "/log"));
+}
+
+TEST(StoreCommandLineTest, RefusesAnUnknownEngineAndDbWithTheLogEngine) {
+  TempDir dir;
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--engine", "rocksdb"},
+        std::vector<std::string>{"--engine", "log", "--db", dir.File("x.db")}}) {
+    ExitStatus exit =
+        ServiceProcess::Run(BinaryPath("store_service"), StoreArgs(dir, args), dir.File("flags.log"));
+    EXPECT_TRUE(exit.exited);
+    EXPECT_EQ(exit.exit_code, 2) << args[1];
+  }
 }
 
 }  // namespace

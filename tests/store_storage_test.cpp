@@ -1,5 +1,8 @@
-// SqliteEventStorage against a real database file: the EventStorage
-// contract (event_storage.h), including crash-free reopen and a full disk.
+// Every storage engine against real files: the EventStorage contract
+// (event_storage.h), including reopen and a full disk. Each test runs once
+// per engine (SQLite, the segmented log); log-engine specifics (torn
+// batches, corruption, segments, fsync failures) are in
+// store_log_storage_test.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,7 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "store_service/log_event_storage.h"
 #include "store_service/sqlite_event_storage.h"
+#include "tests/store_storage_engines.h"
 #include "tests/support/proto_equals.h"
 #include "tests/support/store_requests.h"
 #include "tests/support/temp_dir.h"
@@ -26,22 +31,21 @@ using es::v1::AppendRequest;
 
 constexpr int64_t kRecordedAt = 1'700'000'000'123'456;
 
-class SqliteEventStorageTest : public ::testing::Test {
+class EventStorageTest : public ::testing::TestWithParam<es::testing::Engine> {
  protected:
   void SetUp() override { OpenStorage(); }
 
-  SqliteStorageOptions Options() const {
-    SqliteStorageOptions options;
-    options.path = dir_.File("events.db");
-    options.limits = limits_;
-    options.max_page_count = max_page_count_;
-    return options;
+  es::testing::EngineSettings Settings() const {
+    es::testing::EngineSettings settings;
+    settings.limits = limits_;
+    settings.disk_limit_bytes = disk_limit_bytes_;
+    return settings;
   }
 
-  // (Re)opens the storage on the same file; the old one is closed first.
+  // (Re)opens the storage on the same files; the old one is closed first.
   void OpenStorage() {
     storage_.reset();
-    storage_ = std::make_unique<SqliteEventStorage>(Options());
+    storage_ = es::testing::MakeStorage(GetParam(), dir_, Settings());
     Status status = storage_->Open();
     ASSERT_TRUE(status.ok()) << status.ToString();
   }
@@ -90,9 +94,14 @@ class SqliteEventStorageTest : public ::testing::Test {
 
   es::testing::TempDir dir_;
   AppendLimits limits_;
-  uint32_t max_page_count_ = 0;
-  std::unique_ptr<SqliteEventStorage> storage_;
+  // 0 = no limit.
+  uint64_t disk_limit_bytes_ = 0;
+  std::unique_ptr<EventStorage> storage_;
 };
+
+INSTANTIATE_TEST_SUITE_P(Engines, EventStorageTest,
+                         ::testing::Values(es::testing::Engine::kSqlite, es::testing::Engine::kLog),
+                         es::testing::EngineTestName);
 
 es::v1::AppendResult Result(const std::string& stream, uint64_t first_version,
                             uint64_t last_version, uint64_t first_position, uint64_t last_position,
@@ -107,7 +116,7 @@ es::v1::AppendResult Result(const std::string& stream, uint64_t first_version,
   return result;
 }
 
-TEST_F(SqliteEventStorageTest, RoundTripsEveryEventRecordField) {
+TEST_P(EventStorageTest, RoundTripsEveryEventRecordField) {
   AppendRequest request = MakeAppend("account-1", "cmd-1", ExpectNoStream(), 2);
   request.mutable_events(0)->set_data(std::string("\0\xff binary \x01", 12));
   request.mutable_events(1)->set_data("");
@@ -140,7 +149,7 @@ TEST_F(SqliteEventStorageTest, RoundTripsEveryEventRecordField) {
   EXPECT_TRUE(ProtoEquals(read.events(1), all.events(1)));
 }
 
-TEST_F(SqliteEventStorageTest, RefusesStaleExpectedVersionAndReportsCurrentVersion) {
+TEST_P(EventStorageTest, RefusesStaleExpectedVersionAndReportsCurrentVersion) {
   ASSERT_TRUE(Append(MakeAppend("s", "c1", ExpectNoStream(), 3)).status.ok());
 
   AppendOutcome stale = Append(MakeAppend("s", "c2", ExpectExact(1)));
@@ -154,7 +163,7 @@ TEST_F(SqliteEventStorageTest, RefusesStaleExpectedVersionAndReportsCurrentVersi
   EXPECT_FALSE(storage_->FindCommand("c2").has_value());
 }
 
-TEST_F(SqliteEventStorageTest, RefusesNoStreamWhenTheStreamExists) {
+TEST_P(EventStorageTest, RefusesNoStreamWhenTheStreamExists) {
   ASSERT_TRUE(Append(MakeAppend("s", "c1", ExpectNoStream())).status.ok());
 
   AppendOutcome outcome = Append(MakeAppend("s", "c2", ExpectNoStream()));
@@ -164,7 +173,7 @@ TEST_F(SqliteEventStorageTest, RefusesNoStreamWhenTheStreamExists) {
   EXPECT_EQ(storage_->Head(), 1u);
 }
 
-TEST_F(SqliteEventStorageTest, AcceptsExactCurrentVersionExactZeroForANewStreamAndAny) {
+TEST_P(EventStorageTest, AcceptsExactCurrentVersionExactZeroForANewStreamAndAny) {
   EXPECT_TRUE(Append(MakeAppend("s", "c1", ExpectExact(0))).status.ok());
   EXPECT_TRUE(Append(MakeAppend("s", "c2", ExpectExact(1), 2)).status.ok());
   AppendOutcome any = Append(MakeAppend("s", "c3", ExpectAny()));
@@ -173,7 +182,7 @@ TEST_F(SqliteEventStorageTest, AcceptsExactCurrentVersionExactZeroForANewStreamA
   EXPECT_TRUE(ProtoEquals(Result("s", 4, 4, 4, 4), any.result));
 }
 
-TEST_F(SqliteEventStorageTest, RepeatedCommandIdWritesNothingAndReturnsTheFirstResult) {
+TEST_P(EventStorageTest, RepeatedCommandIdWritesNothingAndReturnsTheFirstResult) {
   AppendOutcome first = Append(MakeAppend("s", "cmd", ExpectNoStream(), 2));
   ASSERT_TRUE(first.status.ok());
 
@@ -186,7 +195,7 @@ TEST_F(SqliteEventStorageTest, RepeatedCommandIdWritesNothingAndReturnsTheFirstR
   EXPECT_EQ(storage_->StreamVersion("other"), 0u);
 }
 
-TEST_F(SqliteEventStorageTest, RepeatedCommandIdIsCheckedBeforeTheExpectedVersion) {
+TEST_P(EventStorageTest, RepeatedCommandIdIsCheckedBeforeTheExpectedVersion) {
   ASSERT_TRUE(Append(MakeAppend("s", "cmd", ExpectNoStream())).status.ok());
   ASSERT_TRUE(Append(MakeAppend("s", "later", ExpectExact(1))).status.ok());
 
@@ -198,7 +207,7 @@ TEST_F(SqliteEventStorageTest, RepeatedCommandIdIsCheckedBeforeTheExpectedVersio
   EXPECT_EQ(storage_->Head(), 2u);
 }
 
-TEST_F(SqliteEventStorageTest, CommandIdRepeatedWithinOneBatchIsADuplicateOfTheFirst) {
+TEST_P(EventStorageTest, CommandIdRepeatedWithinOneBatchIsADuplicateOfTheFirst) {
   std::vector<AppendOutcome> outcomes = AppendBatch({
       MakeAppend("a", "cmd", ExpectNoStream(), 2),
       MakeAppend("b", "cmd", ExpectNoStream(), 1),
@@ -213,7 +222,7 @@ TEST_F(SqliteEventStorageTest, CommandIdRepeatedWithinOneBatchIsADuplicateOfTheF
   EXPECT_EQ(ReadAll(1).events_size(), 2);
 }
 
-TEST_F(SqliteEventStorageTest, AppendsInOneBatchSeeEarlierAppendsOfTheBatch) {
+TEST_P(EventStorageTest, AppendsInOneBatchSeeEarlierAppendsOfTheBatch) {
   std::vector<AppendOutcome> outcomes = AppendBatch({
       MakeAppend("s", "c1", ExpectNoStream(), 2),
       MakeAppend("s", "c2", ExpectExact(2), 1),
@@ -232,7 +241,7 @@ TEST_F(SqliteEventStorageTest, AppendsInOneBatchSeeEarlierAppendsOfTheBatch) {
   EXPECT_EQ(storage_->Head(), 4u);
 }
 
-TEST_F(SqliteEventStorageTest, GlobalPositionsAreGapFreeAndOrderedAcrossManyStreams) {
+TEST_P(EventStorageTest, GlobalPositionsAreGapFreeAndOrderedAcrossManyStreams) {
   constexpr int kStreams = 50;
   constexpr int kRounds = 20;
   std::mt19937 random(42);
@@ -266,7 +275,7 @@ TEST_F(SqliteEventStorageTest, GlobalPositionsAreGapFreeAndOrderedAcrossManyStre
   EXPECT_EQ(storage_->StreamCount(), uint64_t{kStreams});
 }
 
-TEST_F(SqliteEventStorageTest, ReopenRebuildsVersionsCommandIdsAndStreamReads) {
+TEST_P(EventStorageTest, ReopenRebuildsVersionsCommandIdsAndStreamReads) {
   ASSERT_TRUE(Append(MakeAppend("a", "c1", ExpectNoStream(), 3)).status.ok());
   ASSERT_TRUE(Append(MakeAppend("b", "c2", ExpectNoStream(), 1)).status.ok());
   ASSERT_TRUE(Append(MakeAppend("a", "c3", ExpectExact(3), 2)).status.ok());
@@ -291,7 +300,7 @@ TEST_F(SqliteEventStorageTest, ReopenRebuildsVersionsCommandIdsAndStreamReads) {
   EXPECT_TRUE(ProtoEquals(Result("a", 6, 6, 8, 8), next.result));
 }
 
-TEST_F(SqliteEventStorageTest, ReadStreamPagesAndReportsEndOfStream) {
+TEST_P(EventStorageTest, ReadStreamPagesAndReportsEndOfStream) {
   ASSERT_TRUE(Append(MakeAppend("s", "c1", ExpectNoStream(), 5)).status.ok());
   ReadLimits two;
   two.max_count = 2;
@@ -312,7 +321,7 @@ TEST_F(SqliteEventStorageTest, ReadStreamPagesAndReportsEndOfStream) {
   EXPECT_TRUE(missing.end_of_stream());
 }
 
-TEST_F(SqliteEventStorageTest, ReadsStopAtTheByteLimitButAlwaysReturnOneEvent) {
+TEST_P(EventStorageTest, ReadsStopAtTheByteLimitButAlwaysReturnOneEvent) {
   AppendRequest big = MakeAppend("s", "c1", ExpectNoStream(), 3);
   for (auto& event : *big.mutable_events()) event.set_data(std::string(1000, 'x'));
   ASSERT_TRUE(Append(big).status.ok());
@@ -328,7 +337,7 @@ TEST_F(SqliteEventStorageTest, ReadsStopAtTheByteLimitButAlwaysReturnOneEvent) {
   EXPECT_EQ(all.scanned_through(), 1u);
 }
 
-TEST_F(SqliteEventStorageTest, ReadAllFiltersByPrefixAndReportsScannedThrough) {
+TEST_P(EventStorageTest, ReadAllFiltersByPrefixAndReportsScannedThrough) {
   // Positions: 1 acct-1, 2 xfer-1, 3 acct-2, 4 xfer-1, 5 acct-1, 6 xfer-2.
   const char* streams[] = {"acct-1", "xfer-1", "acct-2", "xfer-1", "acct-1", "xfer-2"};
   for (int i = 0; i < 6; ++i) {
@@ -372,7 +381,7 @@ struct InvalidAppend {
   std::function<void(AppendRequest*)> spoil;
 };
 
-TEST_F(SqliteEventStorageTest, RefusesInvalidAppendsAndWritesNothing) {
+TEST_P(EventStorageTest, RefusesInvalidAppendsAndWritesNothing) {
   limits_.max_events = 5;
   limits_.max_payload_bytes = 1024;
   limits_.max_id_bytes = 64;
@@ -421,8 +430,8 @@ TEST_F(SqliteEventStorageTest, RefusesInvalidAppendsAndWritesNothing) {
   EXPECT_EQ(storage_->Head(), 0u);
 }
 
-TEST_F(SqliteEventStorageTest, FullDiskFailsTheWholeBatchAndLeavesIndexesUnchanged) {
-  max_page_count_ = 16;  // 64 KiB: room for small events, not for 100 KiB
+TEST_P(EventStorageTest, FullDiskFailsTheWholeBatchAndLeavesIndexesUnchanged) {
+  disk_limit_bytes_ = 64 * 1024;  // room for small events, not for 100 KiB
   OpenStorage();
   ASSERT_TRUE(Append(MakeAppend("s", "c1", ExpectNoStream(), 2)).status.ok());
   AppendRequest huge = MakeAppend("big", "c4", ExpectNoStream());
@@ -455,16 +464,16 @@ TEST_F(SqliteEventStorageTest, FullDiskFailsTheWholeBatchAndLeavesIndexesUnchang
   ASSERT_TRUE(after.status.ok()) << after.status.ToString();
   EXPECT_TRUE(ProtoEquals(Result("s", 3, 3, 3, 3), after.result));
 
-  max_page_count_ = 0;
+  disk_limit_bytes_ = 0;
   OpenStorage();
   EXPECT_EQ(storage_->Head(), 3u);
   EXPECT_EQ(ReadEverything().size(), 3u);
 }
 
-TEST_F(SqliteEventStorageTest, ASecondStorageCannotOpenTheSameDatabase) {
-  SqliteEventStorage second(Options());
+TEST_P(EventStorageTest, ASecondStorageCannotOpenTheSameFiles) {
+  std::unique_ptr<EventStorage> second = es::testing::MakeStorage(GetParam(), dir_, Settings());
 
-  Status status = second.Open();
+  Status status = second->Open();
 
   EXPECT_EQ(status.code(), es::v1::ERROR_CODE_STORAGE_FAILURE) << status.ToString();
 }

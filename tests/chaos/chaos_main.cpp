@@ -218,8 +218,30 @@ void RunClient(int index, const Settings& settings, const std::string& commands,
       command.mutable_debit_account()->set_account_id(ack.account);
       command.mutable_debit_account()->set_amount(ack.amount);
     } else {
+      // Empty one of the last four accounts and close it, so that transfers
+      // still heading there have their credit refused and are refunded.
       ack.kind = OperationKind::kClose;
       ack.amount = 0;
+      ack.account = AccountId(settings.accounts - 1 - static_cast<int>(rng() % 4));
+      es::v1::CommandRequest read;
+      read.mutable_get_account()->set_account_id(ack.account);
+      auto view = client.Call(read);
+      if (view && view->has_account() && view->account().balance() > 0 &&
+          view->account().status() == "Open") {
+        AcknowledgedCommand drain;
+        drain.command_id = es::bus::NewUuid();
+        drain.kind = OperationKind::kDebit;
+        drain.account = ack.account;
+        drain.amount = view->account().balance();
+        es::v1::Command debit;
+        debit.set_command_id(drain.command_id);
+        debit.mutable_debit_account()->set_account_id(drain.account);
+        debit.mutable_debit_account()->set_amount(drain.amount);
+        auto outcome = SendUntilAnswered(client, debit, counters.retries);
+        drain.accepted = outcome.accepted();
+        drain.recorded_refusal = !outcome.accepted() && outcome.events_written() > 0;
+        log.push_back(std::move(drain));
+      }
       command.mutable_close_account()->set_account_id(ack.account);
     }
     auto outcome = SendUntilAnswered(client, command, counters.retries);
