@@ -127,6 +127,19 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{0}, size_t{1} << 20));
   catchup_cmd->callback([&] { run = [&](BenchEnv& env) { return RunCatchupBench(env, catchup); }; });
 
+  ReadStreamArgs read_stream;
+  auto* read_cmd =
+      app.add_subcommand("read-stream", "latency of single-stream reads, one at a time");
+  read_cmd->add_option("--streams", read_stream.streams, "streams to create (default 100)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000}));
+  read_cmd->add_option("--events", read_stream.events, "events per stream (default 10)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000}));
+  read_cmd->add_option("--reads", read_stream.reads, "reads to time (default 2000)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{100'000'000}));
+  read_cmd->add_option("--seed", read_stream.seed, "which streams are read");
+  read_cmd->callback(
+      [&] { run = [&](BenchEnv& env) { return RunReadStreamBench(env, read_stream); }; });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

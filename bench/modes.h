@@ -51,4 +51,13 @@ struct CatchupArgs {
 };
 int RunCatchupBench(BenchEnv& env, const CatchupArgs& args);
 
+struct ReadStreamArgs {
+  uint64_t streams = 100;
+  uint64_t events = 10;  // per stream
+  uint64_t reads = 2000;
+  size_t payload_bytes = 200;
+  uint64_t seed = 1;
+};
+int RunReadStreamBench(BenchEnv& env, const ReadStreamArgs& args);
+
 }  // namespace es::bench
