@@ -31,7 +31,8 @@ int RunCatchupBench(BenchEnv& env, const CatchupArgs& args) {
     AppendOutcome outcome = RunAppends(env.context, env.endpoints.store_requests, plan, &done);
     progress.Stop();
     if (outcome.unanswered > 0) return Fail(kUnavailable, "store_service stopped answering");
-    if (outcome.errors > 0) return Fail(kFailed, "filling the store failed: " + outcome.first_error);
+    if (outcome.errors > 0)
+      return Fail(kFailed, "filling the store failed: " + outcome.first_error);
     filled = outcome.events;
   }
 
@@ -66,13 +67,15 @@ int RunCatchupBench(BenchEnv& env, const CatchupArgs& args) {
   const uint64_t events = got.load();
   const double rate = PerSecond(static_cast<double>(events), seconds);
   if (env.json) {
-    std::printf("{\"mode\":\"catchup\",\"events\":%llu,\"seconds\":%.3f,\"events_per_s\":%.1f,"
-                "\"page_size\":%u,\"appended_first\":%llu}\n",
-                static_cast<unsigned long long>(events), seconds, rate, args.page_size,
-                static_cast<unsigned long long>(filled));
+    std::printf(
+        "{\"mode\":\"catchup\",\"events\":%llu,\"seconds\":%.3f,\"events_per_s\":%.1f,"
+        "\"page_size\":%u,\"appended_first\":%llu}\n",
+        static_cast<unsigned long long>(events), seconds, rate, args.page_size,
+        static_cast<unsigned long long>(filled));
   } else {
     if (filled > 0) {
-      std::printf("catchup: appended %s events first\n", Grouped(static_cast<double>(filled)).c_str());
+      std::printf("catchup: appended %s events first\n",
+                  Grouped(static_cast<double>(filled)).c_str());
     }
     std::printf("catchup: %s events from position 1 in %.2f s: %s events/s\n",
                 Grouped(static_cast<double>(events)).c_str(), seconds, Grouped(rate).c_str());

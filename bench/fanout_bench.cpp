@@ -83,7 +83,8 @@ bool ReadUntil(std::vector<Worker>& workers, Clock::time_point deadline, Enough 
     if (fds.empty()) {
       return std::all_of(workers.begin(), workers.end(), [&](Worker& w) { return enough(w); });
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return false;
     if (poll(fds.data(), fds.size(), static_cast<int>(std::min<int64_t>(left.count(), 1000))) < 0) {
       if (errno == EINTR) continue;
@@ -142,23 +143,17 @@ int RunFanoutBench(BenchEnv& env, const FanoutArgs& args, const std::string& sel
   const std::string prefix = "fanout-" + NewRunTag() + "-";
   std::vector<Worker> workers(static_cast<size_t>(args.subscribers));
   for (auto& worker : workers) {
-    std::vector<std::string> argv = {self_exe,
-                                     "fanout-worker",
-                                     "--store",
-                                     env.endpoints.store_requests,
-                                     "--events",
-                                     env.endpoints.store_events,
-                                     "--timeout-s",
-                                     std::to_string(env.timeout.count()),
-                                     "--from",
-                                     std::to_string(*head + 1),
-                                     "--count",
-                                     std::to_string(args.count),
-                                     "--prefix",
-                                     prefix};
+    std::vector<std::string> argv = {self_exe,      "fanout-worker",
+                                     "--store",     env.endpoints.store_requests,
+                                     "--events",    env.endpoints.store_events,
+                                     "--timeout-s", std::to_string(env.timeout.count()),
+                                     "--from",      std::to_string(*head + 1),
+                                     "--count",     std::to_string(args.count),
+                                     "--prefix",    prefix};
     if (!Spawn(worker, argv)) {
       StopWorkers(workers);
-      return Fail(kFailed, std::string("cannot start a subscriber process: ") + std::strerror(errno));
+      return Fail(kFailed,
+                  std::string("cannot start a subscriber process: ") + std::strerror(errno));
     }
   }
   if (!ReadUntil(workers, Clock::now() + std::chrono::seconds(30),
@@ -182,13 +177,14 @@ int RunFanoutBench(BenchEnv& env, const FanoutArgs& args, const std::string& sel
   if (appended.unanswered > 0 || appended.errors > 0) {
     StopWorkers(workers);
     return Fail(appended.unanswered > 0 ? kUnavailable : kFailed,
-                "appending the events failed: " +
-                    (appended.first_error.empty() ? std::string("no answer from the store")
-                                                  : appended.first_error));
+                "appending the events failed: " + (appended.first_error.empty()
+                                                       ? std::string("no answer from the store")
+                                                       : appended.first_error));
   }
 
-  const bool all_reported = ReadUntil(workers, Clock::now() + env.timeout + std::chrono::seconds(10),
-                                      [](Worker& w) { return HasLineStarting(w, "result "); });
+  const bool all_reported =
+      ReadUntil(workers, Clock::now() + env.timeout + std::chrono::seconds(10),
+                [](Worker& w) { return HasLineStarting(w, "result "); });
   std::vector<std::string> results;
   for (auto& worker : workers) results.push_back(ResultLine(worker));
   StopWorkers(workers);
@@ -223,11 +219,12 @@ int RunFanoutBench(BenchEnv& env, const FanoutArgs& args, const std::string& sel
   if (min_rate < 0) min_rate = 0;
   const double append_rate = PerSecond(static_cast<double>(appended.events), appended.seconds);
   if (env.json) {
-    std::printf("{\"mode\":\"fanout\",\"subscribers\":%d,\"events\":%llu,\"payload_bytes\":%zu,"
-                "\"append_events_per_s\":%.1f,\"per_subscriber\":[%s],\"min_events_per_s\":%.1f,"
-                "\"complete\":%s}\n",
-                args.subscribers, static_cast<unsigned long long>(args.count), args.payload_bytes,
-                append_rate, per_json.c_str(), min_rate, all_complete ? "true" : "false");
+    std::printf(
+        "{\"mode\":\"fanout\",\"subscribers\":%d,\"events\":%llu,\"payload_bytes\":%zu,"
+        "\"append_events_per_s\":%.1f,\"per_subscriber\":[%s],\"min_events_per_s\":%.1f,"
+        "\"complete\":%s}\n",
+        args.subscribers, static_cast<unsigned long long>(args.count), args.payload_bytes,
+        append_rate, per_json.c_str(), min_rate, all_complete ? "true" : "false");
   } else {
     std::printf("fanout: %d subscriber processes, %s events of %zu B (appended at %s events/s)\n",
                 args.subscribers, Grouped(static_cast<double>(args.count)).c_str(),
@@ -273,7 +270,8 @@ int RunFanoutWorker(BenchEnv& env, const FanoutWorkerArgs& args) {
   };
   for (const auto& event : early) take(event);
   while (ours < args.count) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) break;
     auto event = subscriber.Next(left);
     if (!event) break;
@@ -282,14 +280,15 @@ int RunFanoutWorker(BenchEnv& env, const FanoutWorkerArgs& args) {
   const double seconds = SecondsSince(first, last);
   const double rate = ours >= 2 ? PerSecond(static_cast<double>(ours - 1), seconds) : 0;
   const bool complete = contiguous && ours == args.count;
-  std::printf("result events=%llu total=%llu seconds=%.6f events_per_s=%.1f complete=%d "
-              "contiguous=%d p50=%.3f p99=%.3f p999=%.3f max=%.3f live=%llu read=%llu repairs=%llu\n",
-              static_cast<unsigned long long>(ours), static_cast<unsigned long long>(total),
-              seconds, rate, complete ? 1 : 0, contiguous ? 1 : 0, latency.QuantileMs(0.5),
-              latency.QuantileMs(0.99), latency.QuantileMs(0.999), latency.MaxMs(),
-              static_cast<unsigned long long>(subscriber.counters().live_events),
-              static_cast<unsigned long long>(subscriber.counters().read_events),
-              static_cast<unsigned long long>(subscriber.counters().repairs));
+  std::printf(
+      "result events=%llu total=%llu seconds=%.6f events_per_s=%.1f complete=%d "
+      "contiguous=%d p50=%.3f p99=%.3f p999=%.3f max=%.3f live=%llu read=%llu repairs=%llu\n",
+      static_cast<unsigned long long>(ours), static_cast<unsigned long long>(total), seconds, rate,
+      complete ? 1 : 0, contiguous ? 1 : 0, latency.QuantileMs(0.5), latency.QuantileMs(0.99),
+      latency.QuantileMs(0.999), latency.MaxMs(),
+      static_cast<unsigned long long>(subscriber.counters().live_events),
+      static_cast<unsigned long long>(subscriber.counters().read_events),
+      static_cast<unsigned long long>(subscriber.counters().repairs));
   std::fflush(stdout);
   return complete ? kOk : kFailed;
 }

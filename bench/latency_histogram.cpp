@@ -9,8 +9,8 @@ namespace es::bench {
 
 int LatencyHistogram::BucketOf(uint64_t value) {
   if (value < kSubCount) return static_cast<int>(value);
-  const int top = std::bit_width(value) - 1;       // >= kSubBits
-  const int shift = top - (kSubBits - 1);           // >= 1
+  const int top = std::bit_width(value) - 1;         // >= kSubBits
+  const int shift = top - (kSubBits - 1);            // >= 1
   const int sub = static_cast<int>(value >> shift);  // in [kHalf, kSubCount)
   return kSubCount + (shift - 1) * kHalf + (sub - kHalf);
 }

@@ -31,8 +31,8 @@ class LatencyHistogram {
   // Values below 2^kSubBits are exact; above, each power of two is split
   // into 2^(kSubBits-1) buckets (relative error < 2^-(kSubBits-1)).
   static constexpr int kSubBits = 7;
-  static constexpr int kSubCount = 1 << kSubBits;       // 128
-  static constexpr int kHalf = kSubCount / 2;           // 64
+  static constexpr int kSubCount = 1 << kSubBits;  // 128
+  static constexpr int kHalf = kSubCount / 2;      // 64
   static constexpr int kBuckets = kSubCount + (64 - kSubBits) * kHalf;
 
   static int BucketOf(uint64_t value);

@@ -63,13 +63,18 @@ int main(int argc, char** argv) {
 
   AppendArgs append;
   auto* append_cmd = app.add_subcommand("append", "store append throughput and latency");
-  append_cmd->add_option("--appenders", append.appenders, "appender threads, one socket each (default 50)")
+  append_cmd
+      ->add_option("--appenders", append.appenders,
+                   "appender threads, one socket each (default 50)")
       ->check(CLI::Range(1, 1024));
-  append_cmd->add_option("--in-flight", append.in_flight, "appends in flight per appender (default 16)")
+  append_cmd
+      ->add_option("--in-flight", append.in_flight, "appends in flight per appender (default 16)")
       ->check(CLI::Range(1, 100000));
-  append_cmd->add_option("--events-per-append", append.events_per_append, "events per append (default 1)")
+  append_cmd
+      ->add_option("--events-per-append", append.events_per_append, "events per append (default 1)")
       ->check(CLI::Range(1, 10000));
-  append_cmd->add_option("--payload-bytes", append.payload_bytes, "random bytes per event (default 200)")
+  append_cmd
+      ->add_option("--payload-bytes", append.payload_bytes, "random bytes per event (default 200)")
       ->check(CLI::Range(size_t{0}, size_t{1} << 20));
   append_cmd->add_option("--count", append.count, "events in all (default 300000)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}));
@@ -83,8 +88,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{2}, uint64_t{10'000'000}));
   transfers_cmd->add_option("--transfers", transfers.transfers, "transfers to run (default 20000)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}));
-  transfers_cmd->add_option("--in-flight", transfers.in_flight,
-                            "transfers in flight until their terminal event (default 1000)")
+  transfers_cmd
+      ->add_option("--in-flight", transfers.in_flight,
+                   "transfers in flight until their terminal event (default 1000)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{100000}));
   transfers_cmd->add_option("--seed", transfers.seed, "seed of the pairs and amounts (default 1)");
   transfers_cmd->callback(
@@ -96,13 +102,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 256));
   fanout_cmd->add_option("--count", fanout.count, "events to append (default 200000)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}));
-  fanout_cmd->add_option("--payload-bytes", fanout.payload_bytes, "random bytes per event (default 200)")
+  fanout_cmd
+      ->add_option("--payload-bytes", fanout.payload_bytes, "random bytes per event (default 200)")
       ->check(CLI::Range(size_t{0}, size_t{1} << 20));
   fanout_cmd->add_option("--appenders", fanout.appenders, "appender threads (default 50)")
       ->check(CLI::Range(1, 1024));
-  fanout_cmd->add_option("--in-flight", fanout.in_flight, "appends in flight per appender (default 16)")
+  fanout_cmd
+      ->add_option("--in-flight", fanout.in_flight, "appends in flight per appender (default 16)")
       ->check(CLI::Range(1, 100000));
-  fanout_cmd->add_option("--events-per-append", fanout.events_per_append, "events per append (default 1)")
+  fanout_cmd
+      ->add_option("--events-per-append", fanout.events_per_append, "events per append (default 1)")
       ->check(CLI::Range(1, 10000));
   const std::string self_exe = SelfExe(argv[0]);
   fanout_cmd->callback(
@@ -118,14 +127,17 @@ int main(int argc, char** argv) {
 
   CatchupArgs catchup;
   auto* catchup_cmd = app.add_subcommand("catchup", "a new subscriber reading history");
-  catchup_cmd->add_option("--count", catchup.count, "events to read from position 1 (default 1000000)")
+  catchup_cmd
+      ->add_option("--count", catchup.count, "events to read from position 1 (default 1000000)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000'000}));
   catchup_cmd->add_option("--page-size", catchup.page_size, "events per store read (default 1000)")
       ->check(CLI::Range(uint32_t{1}, uint32_t{100000}));
-  catchup_cmd->add_option("--payload-bytes", catchup.payload_bytes,
-                          "bytes per event appended when the store holds too few (default 200)")
+  catchup_cmd
+      ->add_option("--payload-bytes", catchup.payload_bytes,
+                   "bytes per event appended when the store holds too few (default 200)")
       ->check(CLI::Range(size_t{0}, size_t{1} << 20));
-  catchup_cmd->callback([&] { run = [&](BenchEnv& env) { return RunCatchupBench(env, catchup); }; });
+  catchup_cmd->callback(
+      [&] { run = [&](BenchEnv& env) { return RunCatchupBench(env, catchup); }; });
 
   ReadStreamArgs read_stream;
   auto* read_cmd =
@@ -153,7 +165,8 @@ int main(int argc, char** argv) {
       too_large(fanout.events_per_append, fanout.payload_bytes)) {
     return Fail(kUsage, "--events-per-append x (--payload-bytes + " +
                             std::to_string(kPerEventOverhead) + ") must stay under " +
-                            std::to_string(kMaxAppendBytes) + " bytes (the store's largest append)");
+                            std::to_string(kMaxAppendBytes) +
+                            " bytes (the store's largest append)");
   }
 
   auto env = std::make_unique<BenchEnv>(io_threads);

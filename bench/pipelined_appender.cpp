@@ -23,7 +23,8 @@ std::string RandomPool(size_t payload_bytes) {
   std::string pool(size, '\0');
   for (size_t i = 0; i + 8 <= size; i += 8) {
     const uint64_t word = engine();
-    for (int b = 0; b < 8; ++b) pool[i + static_cast<size_t>(b)] = static_cast<char>(word >> (8 * b));
+    for (int b = 0; b < 8; ++b)
+      pool[i + static_cast<size_t>(b)] = static_cast<char>(word >> (8 * b));
   }
   return pool;
 }
@@ -31,7 +32,10 @@ std::string RandomPool(size_t payload_bytes) {
 struct Shared {
   Shared(const AppendPlan& plan, const std::string& endpoint, const std::string& pool,
          uint64_t total_appends, std::atomic<uint64_t>* events_done)
-      : plan(plan), endpoint(endpoint), pool(pool), total_appends(total_appends),
+      : plan(plan),
+        endpoint(endpoint),
+        pool(pool),
+        total_appends(total_appends),
         events_done(events_done) {}
   const AppendPlan& plan;
   const std::string& endpoint;
@@ -70,8 +74,8 @@ void AppenderThread(zmq::context_t& context, Shared& shared, std::latch& start) 
         break;
       }
       const uint64_t first_event = n * static_cast<uint64_t>(plan.events_per_append);
-      const int count = static_cast<int>(
-          std::min<uint64_t>(static_cast<uint64_t>(plan.events_per_append), plan.events - first_event));
+      const int count = static_cast<int>(std::min<uint64_t>(
+          static_cast<uint64_t>(plan.events_per_append), plan.events - first_event));
       es::v1::StoreRequest request;
       auto* append = request.mutable_append();
       const std::string stream = plan.stream_prefix + std::to_string(n);

@@ -17,20 +17,20 @@ namespace es::bench {
 
 struct AppendPlan {
   int appenders = 50;
-  int in_flight = 16;             // per appender
+  int in_flight = 16;  // per appender
   int events_per_append = 1;
   size_t payload_bytes = 200;
-  uint64_t events = 300'000;      // in all; the last append may carry fewer
-  bool expect_no_stream = true;   // else expected version "any"
-  std::string stream_prefix;      // streams are <prefix><n>; unique per run
+  uint64_t events = 300'000;                    // in all; the last append may carry fewer
+  bool expect_no_stream = true;                 // else expected version "any"
+  std::string stream_prefix;                    // streams are <prefix><n>; unique per run
   std::chrono::milliseconds deadline{120'000};  // per request
 };
 
 struct AppendOutcome {
-  uint64_t events = 0;       // acknowledged
-  uint64_t appends = 0;      // acknowledged
-  uint64_t errors = 0;       // appends the store refused
-  uint64_t unanswered = 0;   // appends that got no reply before the deadline
+  uint64_t events = 0;      // acknowledged
+  uint64_t appends = 0;     // acknowledged
+  uint64_t errors = 0;      // appends the store refused
+  uint64_t unanswered = 0;  // appends that got no reply before the deadline
   std::string first_error;
   double seconds = 0;        // from the first send to the last ack
   LatencyHistogram latency;  // per append: send to ack

@@ -27,7 +27,8 @@ int RunReadStreamBench(BenchEnv& env, const ReadStreamArgs& args) {
                   .deadline = env.timeout};
   AppendOutcome filled = RunAppends(env.context, env.endpoints.store_requests, plan, nullptr);
   if (filled.unanswered > 0) return Fail(kUnavailable, "store_service stopped answering");
-  if (filled.errors > 0) return Fail(kFailed, "appending the streams failed: " + filled.first_error);
+  if (filled.errors > 0)
+    return Fail(kFailed, "appending the streams failed: " + filled.first_error);
 
   es::bus::RpcClient<es::v1::StoreRequest, es::v1::StoreReply> store(
       env.context, env.endpoints.store_requests, env.rpc(std::chrono::milliseconds(5000)));
@@ -51,16 +52,16 @@ int RunReadStreamBench(BenchEnv& env, const ReadStreamArgs& args) {
   }
   const auto head = PingStore(env, env.ping_wait()).value_or(0);
   if (env.json) {
-    std::printf("{\"mode\":\"read-stream\",\"reads\":%llu,\"events_per_stream\":%llu,"
-                "\"store_head\":%llu,\"latency_ms\":%s}\n",
-                static_cast<unsigned long long>(args.reads),
-                static_cast<unsigned long long>(args.events),
-                static_cast<unsigned long long>(head), latency.ToJson().c_str());
+    std::printf(
+        "{\"mode\":\"read-stream\",\"reads\":%llu,\"events_per_stream\":%llu,"
+        "\"store_head\":%llu,\"latency_ms\":%s}\n",
+        static_cast<unsigned long long>(args.reads), static_cast<unsigned long long>(args.events),
+        static_cast<unsigned long long>(head), latency.ToJson().c_str());
   } else {
     std::printf("read-stream: %llu reads of %llu-event streams with %llu events stored: %s\n",
                 static_cast<unsigned long long>(args.reads),
-                static_cast<unsigned long long>(args.events),
-                static_cast<unsigned long long>(head), latency.ToText().c_str());
+                static_cast<unsigned long long>(args.events), static_cast<unsigned long long>(head),
+                latency.ToText().c_str());
   }
   std::fflush(stdout);
   return kOk;

@@ -215,9 +215,8 @@ int RunTransferBench(BenchEnv& env, const TransferArgs& args) {
       }
       if (unanswered) break;
 
-      zmq::pollitem_t items[2] = {
-          {static_cast<void*>(rpc.socket()), 0, ZMQ_POLLIN, 0},
-          {static_cast<void*>(subscriber.live_socket()), 0, ZMQ_POLLIN, 0}};
+      zmq::pollitem_t items[2] = {{static_cast<void*>(rpc.socket()), 0, ZMQ_POLLIN, 0},
+                                  {static_cast<void*>(subscriber.live_socket()), 0, ZMQ_POLLIN, 0}};
       zmq::poll(items, 2, std::chrono::milliseconds(10));
       rpc.DispatchReplies();
       rpc.Tick();
@@ -233,10 +232,17 @@ int RunTransferBench(BenchEnv& env, const TransferArgs& args) {
         pending.erase(it);
         last_terminal = now;
         switch (terminal) {
-          case Terminal::kCompleted: ++completed; break;
-          case Terminal::kLackOfFunds: ++lack_of_funds; break;
-          case Terminal::kRefusedCredit: ++refused_credit; break;
-          case Terminal::kNone: break;
+          case Terminal::kCompleted:
+            ++completed;
+            break;
+          case Terminal::kLackOfFunds:
+            ++lack_of_funds;
+            break;
+          case Terminal::kRefusedCredit:
+            ++refused_credit;
+            break;
+          case Terminal::kNone:
+            break;
         }
         finished.fetch_add(1, std::memory_order_relaxed);
       }
@@ -256,8 +262,8 @@ int RunTransferBench(BenchEnv& env, const TransferArgs& args) {
   }
   const uint64_t failed = lack_of_funds + refused_credit;
   const uint64_t terminal_count = completed + failed;
-  const double seconds = SecondsSince(began, last_terminal == Clock::time_point{} ? Clock::now()
-                                                                                  : last_terminal);
+  const double seconds =
+      SecondsSince(began, last_terminal == Clock::time_point{} ? Clock::now() : last_terminal);
   const uint64_t commands = 5 * completed + 3 * lack_of_funds + 6 * refused_credit + refused;
   if (unanswered) {
     return Fail(kUnavailable, "command_service did not answer a CreateMoneyTransfer within " +
@@ -301,14 +307,13 @@ int RunTransferBench(BenchEnv& env, const TransferArgs& args) {
         "\"commands_per_s\":%.1f,\"latency_ms\":%s,\"initial_total\":%lld,\"final_total\":%lld,"
         "\"money_conserved\":%s,\"subscriber\":{\"live\":%llu,\"read\":%llu,\"repairs\":%llu}}\n",
         static_cast<unsigned long long>(args.accounts),
-        static_cast<unsigned long long>(args.in_flight),
-        static_cast<unsigned long long>(args.seed),
-        static_cast<unsigned long long>(args.transfers),
-        static_cast<unsigned long long>(completed), static_cast<unsigned long long>(failed),
-        static_cast<unsigned long long>(refused), static_cast<unsigned long long>(unfinished),
-        seconds, transfers_per_s, static_cast<unsigned long long>(commands), commands_per_s,
-        latency.ToJson().c_str(), static_cast<long long>(initial_total),
-        static_cast<long long>(final_total), money_conserved ? "true" : "false",
+        static_cast<unsigned long long>(args.in_flight), static_cast<unsigned long long>(args.seed),
+        static_cast<unsigned long long>(args.transfers), static_cast<unsigned long long>(completed),
+        static_cast<unsigned long long>(failed), static_cast<unsigned long long>(refused),
+        static_cast<unsigned long long>(unfinished), seconds, transfers_per_s,
+        static_cast<unsigned long long>(commands), commands_per_s, latency.ToJson().c_str(),
+        static_cast<long long>(initial_total), static_cast<long long>(final_total),
+        money_conserved ? "true" : "false",
         static_cast<unsigned long long>(subscriber.counters().live_events),
         static_cast<unsigned long long>(subscriber.counters().read_events),
         static_cast<unsigned long long>(subscriber.counters().repairs));
@@ -318,19 +323,18 @@ int RunTransferBench(BenchEnv& env, const TransferArgs& args) {
                 static_cast<unsigned long long>(args.transfers),
                 static_cast<unsigned long long>(args.in_flight),
                 static_cast<unsigned long long>(args.seed));
-    std::printf("  %llu completed, %llu failed (lack of funds %llu, refused credit %llu), "
-                "%llu refused, %llu unfinished\n",
-                static_cast<unsigned long long>(completed), static_cast<unsigned long long>(failed),
-                static_cast<unsigned long long>(lack_of_funds),
-                static_cast<unsigned long long>(refused_credit),
-                static_cast<unsigned long long>(refused),
-                static_cast<unsigned long long>(unfinished));
+    std::printf(
+        "  %llu completed, %llu failed (lack of funds %llu, refused credit %llu), "
+        "%llu refused, %llu unfinished\n",
+        static_cast<unsigned long long>(completed), static_cast<unsigned long long>(failed),
+        static_cast<unsigned long long>(lack_of_funds),
+        static_cast<unsigned long long>(refused_credit), static_cast<unsigned long long>(refused),
+        static_cast<unsigned long long>(unfinished));
     std::printf("  %.2f s: %s transfers/s, %s commands/s\n", seconds,
                 Grouped(transfers_per_s).c_str(), Grouped(commands_per_s).c_str());
     std::printf("  latency (create to terminal event): %s\n", latency.ToText().c_str());
-    std::printf("  money conserved: %s (opened %lld, now %lld%s)\n",
-                money_conserved ? "yes" : "NO", static_cast<long long>(initial_total),
-                static_cast<long long>(final_total),
+    std::printf("  money conserved: %s (opened %lld, now %lld%s)\n", money_conserved ? "yes" : "NO",
+                static_cast<long long>(initial_total), static_cast<long long>(final_total),
                 unreadable > 0 ? (", " + std::to_string(unreadable) + " unreadable").c_str() : "");
   }
   std::fflush(stdout);

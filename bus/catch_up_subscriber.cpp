@@ -1,8 +1,8 @@
 #include "bus/catch_up_subscriber.h"
 
-#include "bus/poll.h"
-
 #include <algorithm>
+
+#include "bus/poll.h"
 
 namespace es::bus {
 namespace {

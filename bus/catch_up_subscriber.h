@@ -42,10 +42,10 @@ inline constexpr std::string_view kHeartbeatTopic = "\x01hb";
 struct CatchUpOptions {
   std::string store_requests{};  // the store's request endpoint (for reads)
   std::string store_events{};    // the store's PUB endpoint
-  uint64_t from_position = 1;  // the first global position wanted
+  uint64_t from_position = 1;    // the first global position wanted
   std::string stream_prefix{};   // empty: every stream
-  uint32_t page_size = 2000;   // events per store read
-  int receive_hwm = 100000;    // the SUB socket's receive high-water mark
+  uint32_t page_size = 2000;     // events per store read
+  int receive_hwm = 100000;      // the SUB socket's receive high-water mark
   // No message at all for this long (not even a heartbeat): ask the store.
   std::chrono::milliseconds silence_timeout{1000};
   RpcOptions rpc{.attempt_timeout = std::chrono::milliseconds(1000),
@@ -58,10 +58,10 @@ struct CatchUpOptions {
 };
 
 struct CatchUpCounters {
-  uint64_t live_events = 0;       // delivered straight from PUB
-  uint64_t read_events = 0;       // delivered from store reads
-  uint64_t repairs = 0;           // store reads caused by a detected loss
-  uint64_t store_unavailable = 0; // reads that failed (retried later)
+  uint64_t live_events = 0;        // delivered straight from PUB
+  uint64_t read_events = 0;        // delivered from store reads
+  uint64_t repairs = 0;            // store reads caused by a detected loss
+  uint64_t store_unavailable = 0;  // reads that failed (retried later)
 };
 
 class CatchUpSubscriber {

@@ -12,8 +12,8 @@ std::string NewUuid() {
                                       std::random_device{}()};
   uint64_t hi = engine();
   uint64_t lo = engine();
-  hi = (hi & ~0xF000ULL) | 0x4000ULL;                         // version 4
-  lo = (lo & ~(0xC0ULL << 56)) | (0x80ULL << 56);             // RFC 4122 variant
+  hi = (hi & ~0xF000ULL) | 0x4000ULL;              // version 4
+  lo = (lo & ~(0xC0ULL << 56)) | (0x80ULL << 56);  // RFC 4122 variant
   char buf[37];
   std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
                 static_cast<unsigned>((hi >> 16) & 0xFFFF), static_cast<unsigned>(hi & 0xFFFF),

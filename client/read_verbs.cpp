@@ -36,9 +36,8 @@ int Unavailable(const std::string& service, const std::string& endpoint) {
 }  // namespace
 
 es::bus::RpcOptions Esctl::rpc() const {
-  return es::bus::RpcOptions{
-      .attempt_timeout = std::min(timeout, std::chrono::milliseconds(1000)),
-      .deadline = timeout};
+  return es::bus::RpcOptions{.attempt_timeout = std::min(timeout, std::chrono::milliseconds(1000)),
+                             .deadline = timeout};
 }
 
 int Fail(ExitCode code, const std::string& message) {
@@ -52,7 +51,8 @@ int RunEvents(Esctl& esctl, const EventsArgs& args) {
   uint64_t next = std::max<uint64_t>(args.from, 1);
   while (args.limit == 0 || printed < args.limit) {
     uint32_t page = 1000;
-    if (args.limit != 0) page = static_cast<uint32_t>(std::min<uint64_t>(page, args.limit - printed));
+    if (args.limit != 0)
+      page = static_cast<uint32_t>(std::min<uint64_t>(page, args.limit - printed));
     es::v1::StoreRequest request;
     if (!args.stream.empty()) {
       auto* read = request.mutable_read_stream();
@@ -193,21 +193,25 @@ int RunStats(Esctl& esctl) {
       if (esctl.json) {
         if (!listeners.empty()) listeners += ",";
         char buf[256];
-        std::snprintf(buf, sizeof buf, "{\"name\":%s,\"checkpoint\":%llu,\"lag\":%llu,\"seconds_since_report\":%.1f}",
-                      es::bus::JsonQuote(l.subscriber()).c_str(), (ull)l.position(), (ull)l.lag(),
-                      l.seconds_since_report());
+        std::snprintf(
+            buf, sizeof buf,
+            "{\"name\":%s,\"checkpoint\":%llu,\"lag\":%llu,\"seconds_since_report\":%.1f}",
+            es::bus::JsonQuote(l.subscriber()).c_str(), (ull)l.position(), (ull)l.lag(),
+            l.seconds_since_report());
         listeners += buf;
       } else {
         char buf[256];
-        std::snprintf(buf, sizeof buf, "\n  listener %s: checkpoint=%llu lag=%llu (reported %.1f s ago)",
-                      l.subscriber().c_str(), (ull)l.position(), (ull)l.lag(), l.seconds_since_report());
+        std::snprintf(
+            buf, sizeof buf, "\n  listener %s: checkpoint=%llu lag=%llu (reported %.1f s ago)",
+            l.subscriber().c_str(), (ull)l.position(), (ull)l.lag(), l.seconds_since_report());
         listeners += buf;
       }
     }
     if (esctl.json) {
       std::printf(
           "{\"service\":\"store\",\"available\":true,\"head_position\":%llu,\"streams\":%llu,"
-          "\"appends_total\":%llu,\"events_total\":%llu,\"appends_per_s\":%.1f,\"events_per_s\":%.1f,"
+          "\"appends_total\":%llu,\"events_total\":%llu,\"appends_per_s\":%.1f,\"events_per_s\":%."
+          "1f,"
           "\"commits_total\":%llu,\"subscribers\":%llu,\"engine\":%s,\"rss_bytes\":%llu,"
           "\"listeners\":[%s]}\n",
           (ull)s.head_position(), (ull)s.stream_count(), (ull)s.appends_total(),
@@ -255,17 +259,16 @@ int RunStats(Esctl& esctl) {
   if (saga_reply && saga_reply->has_stats()) {
     ++answered;
     const auto& g = saga_reply->stats();
-    std::printf(esctl.json
-                    ? "{\"service\":\"saga\",\"available\":true,\"checkpoint\":%llu,"
-                      "\"head_position\":%llu,\"lag\":%llu,\"transfers_in_flight\":%llu,"
-                      "\"transfers_completed\":%llu,\"transfers_failed\":%llu,"
-                      "\"commands_sent\":%llu,\"command_retries\":%llu,\"rss_bytes\":%llu}\n"
-                    : "saga_service: checkpoint=%llu head=%llu lag=%llu in_flight=%llu "
-                      "completed=%llu failed=%llu commands_sent=%llu retries=%llu rss=%llu bytes\n",
-                (ull)g.checkpoint(), (ull)g.head_position(), (ull)g.lag(),
-                (ull)g.transfers_in_flight(), (ull)g.transfers_completed(),
-                (ull)g.transfers_failed(), (ull)g.commands_sent(), (ull)g.command_retries(),
-                (ull)g.rss_bytes());
+    std::printf(
+        esctl.json ? "{\"service\":\"saga\",\"available\":true,\"checkpoint\":%llu,"
+                     "\"head_position\":%llu,\"lag\":%llu,\"transfers_in_flight\":%llu,"
+                     "\"transfers_completed\":%llu,\"transfers_failed\":%llu,"
+                     "\"commands_sent\":%llu,\"command_retries\":%llu,\"rss_bytes\":%llu}\n"
+                   : "saga_service: checkpoint=%llu head=%llu lag=%llu in_flight=%llu "
+                     "completed=%llu failed=%llu commands_sent=%llu retries=%llu rss=%llu bytes\n",
+        (ull)g.checkpoint(), (ull)g.head_position(), (ull)g.lag(), (ull)g.transfers_in_flight(),
+        (ull)g.transfers_completed(), (ull)g.transfers_failed(), (ull)g.commands_sent(),
+        (ull)g.command_retries(), (ull)g.rss_bytes());
   } else {
     unavailable("saga", esctl.endpoints.saga_control);
   }

@@ -46,18 +46,19 @@ int Send(Esctl& esctl, const WriteArgs& write, es::v1::Command command, const st
   if (!reply.has_outcome()) return Fail(kRefused, "unexpected reply from command_service");
   const auto& outcome = reply.outcome();
   if (!outcome.accepted()) {
-    return Fail(kRefused, "refused (" + RefusalName(outcome.refusal_code()) +
-                              "): " + outcome.message());
+    return Fail(kRefused,
+                "refused (" + RefusalName(outcome.refusal_code()) + "): " + outcome.message());
   }
   if (!print) return kOk;
   if (esctl.json) {
-    std::printf("{%s:%s,\"command_id\":%s,\"version\":%llu,\"global_position\":%llu,"
-                "\"duplicate\":%s}\n",
-                es::bus::JsonQuote(id_key).c_str(), es::bus::JsonQuote(id_value).c_str(),
-                es::bus::JsonQuote(request.command().command_id()).c_str(),
-                static_cast<unsigned long long>(outcome.version()),
-                static_cast<unsigned long long>(outcome.global_position()),
-                outcome.duplicate() ? "true" : "false");
+    std::printf(
+        "{%s:%s,\"command_id\":%s,\"version\":%llu,\"global_position\":%llu,"
+        "\"duplicate\":%s}\n",
+        es::bus::JsonQuote(id_key).c_str(), es::bus::JsonQuote(id_value).c_str(),
+        es::bus::JsonQuote(request.command().command_id()).c_str(),
+        static_cast<unsigned long long>(outcome.version()),
+        static_cast<unsigned long long>(outcome.global_position()),
+        outcome.duplicate() ? "true" : "false");
   } else {
     std::printf("%s\n", id_value.c_str());
   }
@@ -66,10 +67,11 @@ int Send(Esctl& esctl, const WriteArgs& write, es::v1::Command command, const st
 
 void PrintAccount(const Esctl& esctl, const es::v1::AccountView& a) {
   if (esctl.json) {
-    std::printf("{\"account_id\":%s,\"owner\":%s,\"balance\":%lld,\"version\":%llu,\"status\":%s}\n",
-                es::bus::JsonQuote(a.account_id()).c_str(), es::bus::JsonQuote(a.owner()).c_str(),
-                static_cast<long long>(a.balance()), static_cast<unsigned long long>(a.version()),
-                es::bus::JsonQuote(a.status()).c_str());
+    std::printf(
+        "{\"account_id\":%s,\"owner\":%s,\"balance\":%lld,\"version\":%llu,\"status\":%s}\n",
+        es::bus::JsonQuote(a.account_id()).c_str(), es::bus::JsonQuote(a.owner()).c_str(),
+        static_cast<long long>(a.balance()), static_cast<unsigned long long>(a.version()),
+        es::bus::JsonQuote(a.status()).c_str());
   } else {
     std::printf("account %s owner=%s balance=%lld version=%llu status=%s\n", a.account_id().c_str(),
                 a.owner().c_str(), static_cast<long long>(a.balance()),

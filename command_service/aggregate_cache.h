@@ -36,7 +36,7 @@ struct StoredOutcome {
 struct Aggregate {
   std::string stream_id;
   bool loaded = false;
-  uint64_t version = 0;  // the stream version the state reflects
+  uint64_t version = 0;                // the stream version the state reflects
   es::domain::AccountState account;    // for "account-..." streams
   es::domain::TransferState transfer;  // for "transfer-..." streams
   // Outcome of every command that wrote this stream (from its events'

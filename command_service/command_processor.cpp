@@ -104,8 +104,7 @@ constexpr const char* kStoreSilent = "the store did not answer; retry with the s
 
 }  // namespace
 
-CommandProcessor::CommandProcessor(StoreRpc& store, size_t cache_capacity,
-                                   int max_conflict_retries)
+CommandProcessor::CommandProcessor(StoreRpc& store, size_t cache_capacity, int max_conflict_retries)
     : store_(store), cache_(cache_capacity), max_conflict_retries_(max_conflict_retries) {}
 
 CommandProcessor::~CommandProcessor() {
@@ -226,8 +225,8 @@ void CommandProcessor::ReadWholeStream(const std::string& stream, uint64_t from,
   read->set_from_version(from);
   read->set_max_count(1000);
   ++counters_.stream_reads;
-  store_.Call(request, [this, stream, into, then = std::move(then)](
-                           std::optional<es::v1::StoreReply> reply) mutable {
+  store_.Call(request, [this, stream, into,
+                        then = std::move(then)](std::optional<es::v1::StoreReply> reply) mutable {
     if (!reply || !reply->has_read_stream()) return then(false);
     const auto& result = reply->read_stream();
     for (const auto& event : result.events()) ApplyEvent(*into, event);
@@ -240,12 +239,11 @@ void CommandProcessor::ReadWholeStream(const std::string& stream, uint64_t from,
 void CommandProcessor::EnsureLoaded(Aggregate* aggregate, std::function<void(bool)> then) {
   if (aggregate->loaded) return then(true);
   aggregate->Reset();
-  ReadWholeStream(aggregate->stream_id, 1, aggregate,
-                  [aggregate, then = std::move(then)](bool ok) {
-                    if (!ok) aggregate->Reset();
-                    aggregate->loaded = ok;
-                    then(ok);
-                  });
+  ReadWholeStream(aggregate->stream_id, 1, aggregate, [aggregate, then = std::move(then)](bool ok) {
+    if (!ok) aggregate->Reset();
+    aggregate->loaded = ok;
+    then(ok);
+  });
 }
 
 void CommandProcessor::Query(Job* job) {

@@ -85,9 +85,8 @@ void CommandServer::ServeRequests() {
       send(id, std::move(reply));
       continue;
     }
-    processor_.Handle(std::move(request), [send, id](es::v1::CommandReply reply) {
-      send(id, std::move(reply));
-    });
+    processor_.Handle(std::move(request),
+                      [send, id](es::v1::CommandReply reply) { send(id, std::move(reply)); });
   }
 }
 

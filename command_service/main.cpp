@@ -13,8 +13,9 @@ void OnSignal(int) { stop_requested = true; }
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"command_service: decides commands on the Account and MoneyTransfer aggregates "
-               "and appends their events to store_service."};
+  CLI::App app{
+      "command_service: decides commands on the Account and MoneyTransfer aggregates "
+      "and appends their events to store_service."};
   std::string bind, store;
   es::command::CommandServerOptions options;
   int64_t store_timeout_ms = 10000;

@@ -12,8 +12,7 @@ namespace {
 using es::v1::Command;
 
 // The command names the account `state` was loaded for, and it is opened.
-std::optional<Rejection> CheckOpened(const AccountState& state,
-                                     std::string_view account_id) {
+std::optional<Rejection> CheckOpened(const AccountState& state, std::string_view account_id) {
   if (state.exists && state.account_id != account_id) {
     return Rejection{es::v1::REFUSAL_CODE_INVALID_ARGUMENT,
                      "command for account " + std::string(account_id) +
@@ -40,9 +39,8 @@ std::string InsufficientFunds(const AccountState& state, int64_t amount) {
 }
 
 Decision Overflow(const AccountState& state) {
-  return Decision::Refuse(
-      es::v1::REFUSAL_CODE_OVERFLOW,
-      "balance of account " + state.account_id + " would overflow");
+  return Decision::Refuse(es::v1::REFUSAL_CODE_OVERFLOW,
+                          "balance of account " + state.account_id + " would overflow");
 }
 
 // Events shaped (account_id, amount, balance).
@@ -71,12 +69,10 @@ Decision DecideOpen(const AccountState& state, const es::v1::OpenAccount& c) {
   if (c.initial_balance() < 0) {
     initial_balance_rejection =
         Rejection{es::v1::REFUSAL_CODE_INVALID_AMOUNT,
-                  "initial_balance must be >= 0, got " +
-                      std::to_string(c.initial_balance())};
+                  "initial_balance must be >= 0, got " + std::to_string(c.initial_balance())};
   }
-  if (auto rejection =
-          FirstRejection({CheckId("account_id", c.account_id()),
-                          CheckOwner(c.owner()), initial_balance_rejection})) {
+  if (auto rejection = FirstRejection({CheckId("account_id", c.account_id()), CheckOwner(c.owner()),
+                                       initial_balance_rejection})) {
     return Decision::Refuse(*rejection);
   }
   if (state.exists) {
@@ -90,84 +86,75 @@ Decision DecideOpen(const AccountState& state, const es::v1::OpenAccount& c) {
   return Decision::Accept(std::move(opened));
 }
 
-Decision DecideCredit(const AccountState& state,
-                      const es::v1::CreditAccount& c) {
-  if (auto rejection = FirstRejection(
-          {CheckId("account_id", c.account_id()), CheckAmount(c.amount()),
-           CheckOpened(state, c.account_id()), CheckNotClosed(state)})) {
+Decision DecideCredit(const AccountState& state, const es::v1::CreditAccount& c) {
+  if (auto rejection =
+          FirstRejection({CheckId("account_id", c.account_id()), CheckAmount(c.amount()),
+                          CheckOpened(state, c.account_id()), CheckNotClosed(state)})) {
     return Decision::Refuse(*rejection);
   }
   std::optional<int64_t> balance = CheckedAdd(state.balance, c.amount());
   if (!balance) return Overflow(state);
-  return Decision::Accept(
-      Movement<es::v1::AccountCredited>(c.account_id(), c.amount(), *balance));
+  return Decision::Accept(Movement<es::v1::AccountCredited>(c.account_id(), c.amount(), *balance));
 }
 
 Decision DecideDebit(const AccountState& state, const es::v1::DebitAccount& c) {
-  if (auto rejection = FirstRejection(
-          {CheckId("account_id", c.account_id()), CheckAmount(c.amount()),
-           CheckOpened(state, c.account_id()), CheckNotClosed(state)})) {
+  if (auto rejection =
+          FirstRejection({CheckId("account_id", c.account_id()), CheckAmount(c.amount()),
+                          CheckOpened(state, c.account_id()), CheckNotClosed(state)})) {
     return Decision::Refuse(*rejection);
   }
   if (state.balance < c.amount()) {
     return Decision::RecordAndRefuse(
-        Movement<es::v1::AccountDebitFailed>(c.account_id(), c.amount(),
-                                             state.balance),
-        es::v1::REFUSAL_CODE_INSUFFICIENT_FUNDS,
-        InsufficientFunds(state, c.amount()));
+        Movement<es::v1::AccountDebitFailed>(c.account_id(), c.amount(), state.balance),
+        es::v1::REFUSAL_CODE_INSUFFICIENT_FUNDS, InsufficientFunds(state, c.amount()));
   }
-  return Decision::Accept(Movement<es::v1::AccountDebited>(
-      c.account_id(), c.amount(), state.balance - c.amount()));
+  return Decision::Accept(
+      Movement<es::v1::AccountDebited>(c.account_id(), c.amount(), state.balance - c.amount()));
 }
 
 Decision DecideClose(const AccountState& state, const es::v1::CloseAccount& c) {
-  if (auto rejection = FirstRejection({CheckId("account_id", c.account_id()),
-                                       CheckOpened(state, c.account_id())})) {
+  if (auto rejection = FirstRejection(
+          {CheckId("account_id", c.account_id()), CheckOpened(state, c.account_id())})) {
     return Decision::Refuse(*rejection);
   }
   if (state.closed) return Decision::AlreadyDone();
   if (state.balance != 0) {
-    return Decision::Refuse(es::v1::REFUSAL_CODE_NONZERO_BALANCE,
-                            "account " + state.account_id + " has balance " +
-                                std::to_string(state.balance));
+    return Decision::Refuse(
+        es::v1::REFUSAL_CODE_NONZERO_BALANCE,
+        "account " + state.account_id + " has balance " + std::to_string(state.balance));
   }
   es::v1::AccountClosed closed;
   closed.set_account_id(c.account_id());
   return Decision::Accept(std::move(closed));
 }
 
-Decision DecideDebitForTransfer(
-    const AccountState& state,
-    const es::v1::DebitAccountBecauseOfMoneyTransfer& c) {
-  if (auto rejection = FirstRejection({CheckId("account_id", c.account_id()),
-                                       CheckId("transfer_id", c.transfer_id()),
-                                       CheckAmount(c.amount()),
-                                       CheckOpened(state, c.account_id())})) {
+Decision DecideDebitForTransfer(const AccountState& state,
+                                const es::v1::DebitAccountBecauseOfMoneyTransfer& c) {
+  if (auto rejection = FirstRejection(
+          {CheckId("account_id", c.account_id()), CheckId("transfer_id", c.transfer_id()),
+           CheckAmount(c.amount()), CheckOpened(state, c.account_id())})) {
     return Decision::Refuse(*rejection);
   }
   using Failed = es::v1::AccountDebitBecauseOfMoneyTransferFailed;
   if (auto closed = CheckNotClosed(state)) {
-    return Decision::RecordAndRefuse(TransferMovement<Failed>(c, state.balance),
-                                     closed->code, std::move(closed->message));
+    return Decision::RecordAndRefuse(TransferMovement<Failed>(c, state.balance), closed->code,
+                                     std::move(closed->message));
   }
   if (state.balance < c.amount()) {
     return Decision::RecordAndRefuse(TransferMovement<Failed>(c, state.balance),
                                      es::v1::REFUSAL_CODE_INSUFFICIENT_FUNDS,
                                      InsufficientFunds(state, c.amount()));
   }
-  return Decision::Accept(
-      TransferMovement<es::v1::AccountDebitedBecauseOfMoneyTransfer>(
-          c, state.balance - c.amount()));
+  return Decision::Accept(TransferMovement<es::v1::AccountDebitedBecauseOfMoneyTransfer>(
+      c, state.balance - c.amount()));
 }
 
-Decision DecideCreditForTransfer(
-    const AccountState& state,
-    const es::v1::CreditAccountBecauseOfMoneyTransfer& c) {
+Decision DecideCreditForTransfer(const AccountState& state,
+                                 const es::v1::CreditAccountBecauseOfMoneyTransfer& c) {
   if (auto rejection = FirstRejection(
-          {CheckId("account_id", c.account_id()),
-           CheckId("transfer_id", c.transfer_id()),
-           CheckId("source_account", c.source_account()),
-           CheckAmount(c.amount()), CheckOpened(state, c.account_id())})) {
+          {CheckId("account_id", c.account_id()), CheckId("transfer_id", c.transfer_id()),
+           CheckId("source_account", c.source_account()), CheckAmount(c.amount()),
+           CheckOpened(state, c.account_id())})) {
     return Decision::Refuse(*rejection);
   }
   auto refused = [&c](std::string reason, es::v1::RefusalCode code) {
@@ -177,9 +164,8 @@ Decision DecideCreditForTransfer(
     failed.set_amount(c.amount());
     failed.set_reason(reason);
     failed.set_source_account(c.source_account());
-    return Decision::RecordAndRefuse(
-        std::move(failed), code,
-        "credit of account " + c.account_id() + " refused: " + reason);
+    return Decision::RecordAndRefuse(std::move(failed), code,
+                                     "credit of account " + c.account_id() + " refused: " + reason);
   };
   if (state.closed) {
     return refused("account closed", es::v1::REFUSAL_CODE_ACCOUNT_CLOSED);
@@ -189,25 +175,21 @@ Decision DecideCreditForTransfer(
     return refused("balance would overflow", es::v1::REFUSAL_CODE_OVERFLOW);
   }
   return Decision::Accept(
-      TransferMovement<es::v1::AccountCreditedBecauseOfMoneyTransfer>(
-          c, *balance));
+      TransferMovement<es::v1::AccountCreditedBecauseOfMoneyTransfer>(c, *balance));
 }
 
-Decision DecideRefundForTransfer(
-    const AccountState& state,
-    const es::v1::RefundAccountBecauseOfMoneyTransfer& c) {
-  if (auto rejection = FirstRejection({CheckId("account_id", c.account_id()),
-                                       CheckId("transfer_id", c.transfer_id()),
-                                       CheckAmount(c.amount()),
-                                       CheckOpened(state, c.account_id())})) {
+Decision DecideRefundForTransfer(const AccountState& state,
+                                 const es::v1::RefundAccountBecauseOfMoneyTransfer& c) {
+  if (auto rejection = FirstRejection(
+          {CheckId("account_id", c.account_id()), CheckId("transfer_id", c.transfer_id()),
+           CheckAmount(c.amount()), CheckOpened(state, c.account_id())})) {
     return Decision::Refuse(*rejection);
   }
   // No closed-account check: see the contract in account.h.
   std::optional<int64_t> balance = CheckedAdd(state.balance, c.amount());
   if (!balance) return Overflow(state);
   return Decision::Accept(
-      TransferMovement<es::v1::AccountRefundedBecauseOfMoneyTransfer>(
-          c, *balance));
+      TransferMovement<es::v1::AccountRefundedBecauseOfMoneyTransfer>(c, *balance));
 }
 
 // Applies one account event; events of transfers are not this aggregate's.
@@ -221,18 +203,14 @@ struct AccountEvolution {
     state.balance = e.initial_balance();
     state.closed = false;
   }
-  void operator()(const es::v1::AccountCredited& e) {
-    state.balance += e.amount();
-  }
+  void operator()(const es::v1::AccountCredited& e) { state.balance += e.amount(); }
   void operator()(const es::v1::AccountCreditedBecauseOfMoneyTransfer& e) {
     state.balance += e.amount();
   }
   void operator()(const es::v1::AccountRefundedBecauseOfMoneyTransfer& e) {
     state.balance += e.amount();
   }
-  void operator()(const es::v1::AccountDebited& e) {
-    state.balance -= e.amount();
-  }
+  void operator()(const es::v1::AccountDebited& e) { state.balance -= e.amount(); }
   void operator()(const es::v1::AccountDebitedBecauseOfMoneyTransfer& e) {
     state.balance -= e.amount();
   }
@@ -256,17 +234,13 @@ Decision DecideAccount(const AccountState& state, const Command& command) {
     case Command::kCloseAccount:
       return DecideClose(state, command.close_account());
     case Command::kDebitAccountBecauseOfMoneyTransfer:
-      return DecideDebitForTransfer(
-          state, command.debit_account_because_of_money_transfer());
+      return DecideDebitForTransfer(state, command.debit_account_because_of_money_transfer());
     case Command::kCreditAccountBecauseOfMoneyTransfer:
-      return DecideCreditForTransfer(
-          state, command.credit_account_because_of_money_transfer());
+      return DecideCreditForTransfer(state, command.credit_account_because_of_money_transfer());
     case Command::kRefundAccountBecauseOfMoneyTransfer:
-      return DecideRefundForTransfer(
-          state, command.refund_account_because_of_money_transfer());
+      return DecideRefundForTransfer(state, command.refund_account_because_of_money_transfer());
     default:
-      return Decision::Refuse(es::v1::REFUSAL_CODE_INVALID_ARGUMENT,
-                              "not an account command");
+      return Decision::Refuse(es::v1::REFUSAL_CODE_INVALID_ARGUMENT, "not an account command");
   }
 }
 

@@ -58,8 +58,7 @@ struct AccountState {
 // AccountState for an account never opened). A command that is not an
 // account command, or that names another account than a loaded `state`, is
 // refused INVALID_ARGUMENT.
-Decision DecideAccount(const AccountState& state,
-                       const es::v1::Command& command);
+Decision DecideAccount(const AccountState& state, const es::v1::Command& command);
 
 // `state` after `event`. Events of other aggregates leave it unchanged.
 // Balances fold the events' amounts, as the original does; DecideAccount

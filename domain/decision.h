@@ -37,9 +37,7 @@ struct Decision {
   }
   // Accepted, nothing to append: the command's effect is already there.
   static Decision AlreadyDone() { return Decision{}; }
-  static Decision Refuse(Rejection rejection) {
-    return Decision{{}, std::move(rejection)};
-  }
+  static Decision Refuse(Rejection rejection) { return Decision{{}, std::move(rejection)}; }
   static Decision Refuse(es::v1::RefusalCode code, std::string message) {
     return Refuse(Rejection{code, std::move(message)});
   }

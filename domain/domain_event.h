@@ -11,19 +11,18 @@
 namespace es::domain {
 
 // Events of the Account aggregate (stream "account-<id>").
-using AccountEvent = std::variant<
-    es::v1::AccountOpened, es::v1::AccountCredited, es::v1::AccountDebited,
-    es::v1::AccountDebitFailed, es::v1::AccountDebitedBecauseOfMoneyTransfer,
-    es::v1::AccountCreditedBecauseOfMoneyTransfer,
-    es::v1::AccountDebitBecauseOfMoneyTransferFailed,
-    es::v1::AccountCreditBecauseOfMoneyTransferFailed,
-    es::v1::AccountRefundedBecauseOfMoneyTransfer, es::v1::AccountClosed>;
+using AccountEvent =
+    std::variant<es::v1::AccountOpened, es::v1::AccountCredited, es::v1::AccountDebited,
+                 es::v1::AccountDebitFailed, es::v1::AccountDebitedBecauseOfMoneyTransfer,
+                 es::v1::AccountCreditedBecauseOfMoneyTransfer,
+                 es::v1::AccountDebitBecauseOfMoneyTransferFailed,
+                 es::v1::AccountCreditBecauseOfMoneyTransferFailed,
+                 es::v1::AccountRefundedBecauseOfMoneyTransfer, es::v1::AccountClosed>;
 
 // Events of the MoneyTransfer aggregate (stream "transfer-<id>").
 using TransferEvent =
     std::variant<es::v1::MoneyTransferCreated, es::v1::MoneyTransferDebited,
-                 es::v1::MoneyTransferCompleted,
-                 es::v1::MoneyTransferFailedDueToLackOfFunds,
+                 es::v1::MoneyTransferCompleted, es::v1::MoneyTransferFailedDueToLackOfFunds,
                  es::v1::MoneyTransferFailedDueToRefusedCredit>;
 
 namespace internal {
@@ -48,7 +47,6 @@ using DomainEvent = internal::JoinedVariant<AccountEvent, TransferEvent>::type;
 template <typename T>
 concept AccountEventMessage = internal::IsAlternativeOf<T, AccountEvent>::value;
 template <typename T>
-concept TransferEventMessage =
-    internal::IsAlternativeOf<T, TransferEvent>::value;
+concept TransferEventMessage = internal::IsAlternativeOf<T, TransferEvent>::value;
 
 }  // namespace es::domain

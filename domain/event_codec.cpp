@@ -10,15 +10,12 @@ namespace es::domain {
 namespace {
 
 const google::protobuf::Message& AsMessage(const DomainEvent& event) {
-  return std::visit(
-      [](const auto& e) -> const google::protobuf::Message& { return e; },
-      event);
+  return std::visit([](const auto& e) -> const google::protobuf::Message& { return e; }, event);
 }
 
 // Tries each alternative of DomainEvent in turn, from the Index-th.
 template <std::size_t Index = 0>
-std::optional<DomainEvent> DecodeAlternative(std::string_view type,
-                                             std::string_view data) {
+std::optional<DomainEvent> DecodeAlternative(std::string_view type, std::string_view data) {
   if constexpr (Index == std::variant_size_v<DomainEvent>) {
     return std::nullopt;
   } else {
@@ -43,26 +40,21 @@ std::string EventTypeName(const DomainEvent& event) {
 
 EncodedEvent EncodeEvent(const DomainEvent& event) {
   const google::protobuf::Message& message = AsMessage(event);
-  return EncodedEvent{message.GetDescriptor()->full_name(),
-                      message.SerializeAsString()};
+  return EncodedEvent{message.GetDescriptor()->full_name(), message.SerializeAsString()};
 }
 
-std::optional<DomainEvent> DecodeEvent(std::string_view type,
-                                       std::string_view data) {
+std::optional<DomainEvent> DecodeEvent(std::string_view type, std::string_view data) {
   return DecodeAlternative(type, data);
 }
 
-std::optional<std::string> EventToJson(std::string_view type,
-                                       std::string_view data) {
+std::optional<std::string> EventToJson(std::string_view type, std::string_view data) {
   std::optional<DomainEvent> event = DecodeEvent(type, data);
   if (!event) return std::nullopt;
   google::protobuf::util::JsonPrintOptions options;
   options.always_print_primitive_fields = true;
   options.preserve_proto_field_names = true;
   std::string json;
-  if (!google::protobuf::util::MessageToJsonString(AsMessage(*event), &json,
-                                                   options)
-           .ok()) {
+  if (!google::protobuf::util::MessageToJsonString(AsMessage(*event), &json, options).ok()) {
     return std::nullopt;
   }
   return json;

@@ -24,13 +24,11 @@ EncodedEvent EncodeEvent(const DomainEvent& event);
 
 // The event stored as (`type`, `data`); nothing if `type` is not a domain
 // event type or `data` does not parse as one.
-std::optional<DomainEvent> DecodeEvent(std::string_view type,
-                                       std::string_view data);
+std::optional<DomainEvent> DecodeEvent(std::string_view type, std::string_view data);
 
 // The event stored as (`type`, `data`) as one line of JSON, keys as in the
 // .proto (snake_case), every field printed even when zero; int64 values are
 // strings (the proto3 JSON mapping). Nothing if it does not decode.
-std::optional<std::string> EventToJson(std::string_view type,
-                                       std::string_view data);
+std::optional<std::string> EventToJson(std::string_view type, std::string_view data);
 
 }  // namespace es::domain

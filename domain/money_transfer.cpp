@@ -11,17 +11,15 @@ namespace {
 using es::v1::Command;
 
 // The command names the transfer `state` was loaded for, and it exists.
-std::optional<Rejection> CheckCreated(const TransferState& state,
-                                      std::string_view transfer_id) {
+std::optional<Rejection> CheckCreated(const TransferState& state, std::string_view transfer_id) {
   if (state.exists && state.transfer_id != transfer_id) {
     return Rejection{es::v1::REFUSAL_CODE_INVALID_ARGUMENT,
                      "command for transfer " + std::string(transfer_id) +
                          " decided against transfer " + state.transfer_id};
   }
   if (!state.exists) {
-    return Rejection{
-        es::v1::REFUSAL_CODE_UNKNOWN_TRANSFER,
-        "transfer " + std::string(transfer_id) + " does not exist"};
+    return Rejection{es::v1::REFUSAL_CODE_UNKNOWN_TRANSFER,
+                     "transfer " + std::string(transfer_id) + " does not exist"};
   }
   return std::nullopt;
 }
@@ -29,8 +27,8 @@ std::optional<Rejection> CheckCreated(const TransferState& state,
 Decision InvalidState(const TransferState& state, std::string_view action) {
   return Decision::Refuse(es::v1::REFUSAL_CODE_INVALID_STATE,
                           "transfer " + state.transfer_id + " is " +
-                              std::string(TransferStatusName(state.status)) +
-                              "; cannot " + std::string(action) + " it");
+                              std::string(TransferStatusName(state.status)) + "; cannot " +
+                              std::string(action) + " it");
 }
 
 // Every transfer event carries the whole transfer.
@@ -44,18 +42,15 @@ Event Snapshot(const TransferState& state) {
   return event;
 }
 
-Decision DecideCreate(const TransferState& state,
-                      const es::v1::CreateMoneyTransfer& c) {
+Decision DecideCreate(const TransferState& state, const es::v1::CreateMoneyTransfer& c) {
   if (auto rejection = FirstRejection(
-          {CheckId("transfer_id", c.transfer_id()),
-           CheckId("from_account", c.from_account()),
+          {CheckId("transfer_id", c.transfer_id()), CheckId("from_account", c.from_account()),
            CheckId("to_account", c.to_account()), CheckAmount(c.amount())})) {
     return Decision::Refuse(*rejection);
   }
   if (c.from_account() == c.to_account()) {
-    return Decision::Refuse(
-        es::v1::REFUSAL_CODE_SAME_ACCOUNT,
-        "transfer from account " + c.from_account() + " to itself");
+    return Decision::Refuse(es::v1::REFUSAL_CODE_SAME_ACCOUNT,
+                            "transfer from account " + c.from_account() + " to itself");
   }
   if (state.exists) {
     return Decision::Refuse(es::v1::REFUSAL_CODE_ALREADY_EXISTS,
@@ -69,10 +64,9 @@ Decision DecideCreate(const TransferState& state,
   return Decision::Accept(std::move(created));
 }
 
-Decision DecideDebit(const TransferState& state,
-                     const es::v1::DebitMoneyTransfer& c) {
-  if (auto rejection = FirstRejection({CheckId("transfer_id", c.transfer_id()),
-                                       CheckCreated(state, c.transfer_id())})) {
+Decision DecideDebit(const TransferState& state, const es::v1::DebitMoneyTransfer& c) {
+  if (auto rejection = FirstRejection(
+          {CheckId("transfer_id", c.transfer_id()), CheckCreated(state, c.transfer_id())})) {
     return Decision::Refuse(*rejection);
   }
   switch (state.status) {
@@ -85,10 +79,9 @@ Decision DecideDebit(const TransferState& state,
   }
 }
 
-Decision DecideComplete(const TransferState& state,
-                        const es::v1::CompleteMoneyTransfer& c) {
-  if (auto rejection = FirstRejection({CheckId("transfer_id", c.transfer_id()),
-                                       CheckCreated(state, c.transfer_id())})) {
+Decision DecideComplete(const TransferState& state, const es::v1::CompleteMoneyTransfer& c) {
+  if (auto rejection = FirstRejection(
+          {CheckId("transfer_id", c.transfer_id()), CheckCreated(state, c.transfer_id())})) {
     return Decision::Refuse(*rejection);
   }
   switch (state.status) {
@@ -101,10 +94,9 @@ Decision DecideComplete(const TransferState& state,
   }
 }
 
-Decision DecideFail(const TransferState& state,
-                    const es::v1::FailMoneyTransfer& c) {
-  if (auto rejection = FirstRejection({CheckId("transfer_id", c.transfer_id()),
-                                       CheckCreated(state, c.transfer_id())})) {
+Decision DecideFail(const TransferState& state, const es::v1::FailMoneyTransfer& c) {
+  if (auto rejection = FirstRejection(
+          {CheckId("transfer_id", c.transfer_id()), CheckCreated(state, c.transfer_id())})) {
     return Decision::Refuse(*rejection);
   }
   // Each reason is the failure of one step, so it is legal from one status.
@@ -120,20 +112,16 @@ Decision DecideFail(const TransferState& state,
       failure = TransferFailure::kCreditRefused;
       break;
     default:
-      return Decision::Refuse(es::v1::REFUSAL_CODE_INVALID_ARGUMENT,
-                              "a failure needs a reason");
+      return Decision::Refuse(es::v1::REFUSAL_CODE_INVALID_ARGUMENT, "a failure needs a reason");
   }
-  if (state.status == TransferStatus::kFailed &&
-      state.failure_reason == failure) {
+  if (state.status == TransferStatus::kFailed && state.failure_reason == failure) {
     return Decision::AlreadyDone();
   }
   if (state.status != failing_from) return InvalidState(state, "fail");
   if (failure == TransferFailure::kLackOfFunds) {
-    return Decision::Accept(
-        Snapshot<es::v1::MoneyTransferFailedDueToLackOfFunds>(state));
+    return Decision::Accept(Snapshot<es::v1::MoneyTransferFailedDueToLackOfFunds>(state));
   }
-  return Decision::Accept(
-      Snapshot<es::v1::MoneyTransferFailedDueToRefusedCredit>(state));
+  return Decision::Accept(Snapshot<es::v1::MoneyTransferFailedDueToRefusedCredit>(state));
 }
 
 // Applies one transfer event where it is a legal move (see money_transfer.h).
@@ -203,8 +191,7 @@ std::string_view TransferFailureName(TransferFailure failure) {
 }
 
 bool IsTerminal(TransferStatus status) {
-  return status == TransferStatus::kCompleted ||
-         status == TransferStatus::kFailed;
+  return status == TransferStatus::kCompleted || status == TransferStatus::kFailed;
 }
 
 Decision DecideTransfer(const TransferState& state, const Command& command) {
@@ -218,8 +205,7 @@ Decision DecideTransfer(const TransferState& state, const Command& command) {
     case Command::kFailMoneyTransfer:
       return DecideFail(state, command.fail_money_transfer());
     default:
-      return Decision::Refuse(es::v1::REFUSAL_CODE_INVALID_ARGUMENT,
-                              "not a transfer command");
+      return Decision::Refuse(es::v1::REFUSAL_CODE_INVALID_ARGUMENT, "not a transfer command");
   }
 }
 
@@ -238,16 +224,14 @@ TransferState EvolveTransfer(TransferState state, const DomainEvent& event) {
 
 std::optional<Rejection> ValidateTransferAccounts(const AccountState& from,
                                                   const AccountState& to) {
-  auto check = [](const AccountState& account,
-                  std::string_view role) -> std::optional<Rejection> {
+  auto check = [](const AccountState& account, std::string_view role) -> std::optional<Rejection> {
     if (!account.exists) {
       return Rejection{es::v1::REFUSAL_CODE_UNKNOWN_ACCOUNT,
                        std::string(role) + " account does not exist"};
     }
     if (account.closed) {
-      return Rejection{
-          es::v1::REFUSAL_CODE_ACCOUNT_CLOSED,
-          std::string(role) + " account " + account.account_id + " is closed"};
+      return Rejection{es::v1::REFUSAL_CODE_ACCOUNT_CLOSED,
+                       std::string(role) + " account " + account.account_id + " is closed"};
     }
     return std::nullopt;
   };

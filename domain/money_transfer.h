@@ -58,8 +58,7 @@ bool IsTerminal(TransferStatus status);
 // unknown transfer (UNKNOWN_TRANSFER) or a move the state machine above does
 // not allow (INVALID_STATE). Not a transfer command, or a command naming
 // another transfer than a loaded `state`: INVALID_ARGUMENT.
-Decision DecideTransfer(const TransferState& state,
-                        const es::v1::Command& command);
+Decision DecideTransfer(const TransferState& state, const es::v1::Command& command);
 
 // `state` after `event`. As in the original example, an event that is not a
 // legal move from the current status leaves the status unchanged (the
@@ -72,7 +71,6 @@ TransferState EvolveTransfer(TransferState state, const DomainEvent& event);
 // both must exist (UNKNOWN_ACCOUNT) and be open (ACCOUNT_CLOSED). Nothing if
 // the transfer may be created. A default AccountState stands for an account
 // that does not exist.
-std::optional<Rejection> ValidateTransferAccounts(const AccountState& from,
-                                                  const AccountState& to);
+std::optional<Rejection> ValidateTransferAccounts(const AccountState& from, const AccountState& to);
 
 }  // namespace es::domain

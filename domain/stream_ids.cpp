@@ -22,14 +22,11 @@ std::optional<std::string> StreamOfCommand(const es::v1::Command& command) {
     case Command::kCloseAccount:
       return AccountStreamId(command.close_account().account_id());
     case Command::kDebitAccountBecauseOfMoneyTransfer:
-      return AccountStreamId(
-          command.debit_account_because_of_money_transfer().account_id());
+      return AccountStreamId(command.debit_account_because_of_money_transfer().account_id());
     case Command::kCreditAccountBecauseOfMoneyTransfer:
-      return AccountStreamId(
-          command.credit_account_because_of_money_transfer().account_id());
+      return AccountStreamId(command.credit_account_because_of_money_transfer().account_id());
     case Command::kRefundAccountBecauseOfMoneyTransfer:
-      return AccountStreamId(
-          command.refund_account_because_of_money_transfer().account_id());
+      return AccountStreamId(command.refund_account_because_of_money_transfer().account_id());
     case Command::kCreateMoneyTransfer:
       return TransferStreamId(command.create_money_transfer().transfer_id());
     case Command::kDebitMoneyTransfer:

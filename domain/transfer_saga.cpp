@@ -19,8 +19,7 @@ struct SagaStep {
     debit->set_amount(e.amount());
     return command;
   }
-  SagaReaction operator()(
-      const es::v1::AccountDebitedBecauseOfMoneyTransfer& e) const {
+  SagaReaction operator()(const es::v1::AccountDebitedBecauseOfMoneyTransfer& e) const {
     Command command;
     command.mutable_debit_money_transfer()->set_transfer_id(e.transfer_id());
     return command;
@@ -34,19 +33,16 @@ struct SagaStep {
     credit->set_source_account(e.from_account());
     return command;
   }
-  SagaReaction operator()(
-      const es::v1::AccountCreditedBecauseOfMoneyTransfer& e) const {
+  SagaReaction operator()(const es::v1::AccountCreditedBecauseOfMoneyTransfer& e) const {
     Command command;
     command.mutable_complete_money_transfer()->set_transfer_id(e.transfer_id());
     return command;
   }
-  SagaReaction operator()(
-      const es::v1::AccountDebitBecauseOfMoneyTransferFailed& e) const {
+  SagaReaction operator()(const es::v1::AccountDebitBecauseOfMoneyTransferFailed& e) const {
     return Fail(e.transfer_id(), es::v1::TRANSFER_FAILURE_REASON_LACK_OF_FUNDS);
   }
   // Compensation: the source was debited, the target refused the credit.
-  SagaReaction operator()(
-      const es::v1::AccountCreditBecauseOfMoneyTransferFailed& e) const {
+  SagaReaction operator()(const es::v1::AccountCreditBecauseOfMoneyTransferFailed& e) const {
     Command command;
     auto* refund = command.mutable_refund_account_because_of_money_transfer();
     refund->set_account_id(e.source_account());
@@ -54,10 +50,8 @@ struct SagaStep {
     refund->set_amount(e.amount());
     return command;
   }
-  SagaReaction operator()(
-      const es::v1::AccountRefundedBecauseOfMoneyTransfer& e) const {
-    return Fail(e.transfer_id(),
-                es::v1::TRANSFER_FAILURE_REASON_CREDIT_REFUSED);
+  SagaReaction operator()(const es::v1::AccountRefundedBecauseOfMoneyTransfer& e) const {
+    return Fail(e.transfer_id(), es::v1::TRANSFER_FAILURE_REASON_CREDIT_REFUSED);
   }
   // Every other event ends a step the saga does not drive.
   template <typename OtherEvent>
@@ -65,8 +59,7 @@ struct SagaStep {
     return std::nullopt;
   }
 
-  static SagaReaction Fail(const std::string& transfer_id,
-                           es::v1::TransferFailureReason reason) {
+  static SagaReaction Fail(const std::string& transfer_id, es::v1::TransferFailureReason reason) {
     Command command;
     auto* fail = command.mutable_fail_money_transfer();
     fail->set_transfer_id(transfer_id);
@@ -77,9 +70,7 @@ struct SagaStep {
 
 }  // namespace
 
-std::string SagaCommandId(std::string_view event_id) {
-  return "saga-" + std::string(event_id);
-}
+std::string SagaCommandId(std::string_view event_id) { return "saga-" + std::string(event_id); }
 
 SagaReaction ReactToEvent(std::string_view event_id, const DomainEvent& event) {
   SagaReaction reaction = std::visit(SagaStep{}, event);

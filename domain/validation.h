@@ -25,8 +25,7 @@ std::optional<Rejection> CheckOwner(std::string_view owner);
 std::optional<Rejection> CheckAmount(int64_t amount);
 
 // The first rejection among `checks` (in order), or nothing if all passed.
-std::optional<Rejection> FirstRejection(
-    std::initializer_list<std::optional<Rejection>> checks);
+std::optional<Rejection> FirstRejection(std::initializer_list<std::optional<Rejection>> checks);
 
 // balance + amount, or nothing if that overflows int64.
 inline std::optional<int64_t> CheckedAdd(int64_t balance, int64_t amount) {

@@ -24,8 +24,7 @@ es::v1::TransferView ToView(const TransferState& state) {
   view.set_amount(state.amount);
   view.set_state(std::string(TransferStatusName(state.status)));
   view.set_version(state.version);
-  view.set_failure_reason(
-      std::string(TransferFailureName(state.failure_reason)));
+  view.set_failure_reason(std::string(TransferFailureName(state.failure_reason)));
   return view;
 }
 

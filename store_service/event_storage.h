@@ -139,8 +139,7 @@ class EventStorage {
   // failure's status, except BAD_REQUEST and TOO_LARGE refusals.
   //
   // The default commits at once (Append), so nothing overlaps.
-  virtual void Submit(std::span<const es::v1::AppendRequest* const> batch,
-                      int64_t recorded_at_us) {
+  virtual void Submit(std::span<const es::v1::AppendRequest* const> batch, int64_t recorded_at_us) {
     completed_.push_back(Append(batch, recorded_at_us));
   }
   // The outcomes of the oldest submitted batch once it has completed;

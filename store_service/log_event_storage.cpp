@@ -87,8 +87,7 @@ class LogEventStorage::Encoder final : public BatchWriter {
 
   Status Begin() override { return Status::Ok(); }
 
-  Status Place(const es::v1::AppendRequest& request,
-               const es::v1::AppendResult& placed) override {
+  Status Place(const es::v1::AppendRequest& request, const es::v1::AppendResult& placed) override {
     if (batch_.event_count == 0) batch_.first_position = placed.first_position();
     batch_.event_count += static_cast<uint64_t>(request.events_size());
     EventView event;
@@ -157,14 +156,14 @@ Status LogEventStorage::Open() {
     // Make the new directory's own entry durable.
     const std::string parent = std::filesystem::path(directory).parent_path().string();
     if (SyncDirectoryAt(parent.empty() ? "." : parent) != 0) {
-      return StorageFailure("cannot fsync the directory of " + directory + ": " +
-                            ErrnoText(errno));
+      return StorageFailure("cannot fsync the directory of " + directory + ": " + ErrnoText(errno));
     }
   } else if (errno != EEXIST) {
     return StorageFailure("cannot create " + directory + ": " + ErrnoText(errno));
   }
   directory_fd_ = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (directory_fd_ < 0) return StorageFailure("cannot open " + directory + ": " + ErrnoText(errno));
+  if (directory_fd_ < 0)
+    return StorageFailure("cannot open " + directory + ": " + ErrnoText(errno));
   if (Status s = LockDirectory(); !s.ok()) return s;
 
   std::error_code error;
@@ -366,8 +365,8 @@ Status LogEventStorage::RecoverSegment(size_t index, bool last) {
     }
     bool found = false;
     std::string what;
-    if (Status s = FindLaterCommit(fd, segment, position_in_file, batch_start, file_size, &found,
-                                   &what);
+    if (Status s =
+            FindLaterCommit(fd, segment, position_in_file, batch_start, file_size, &found, &what);
         !s.ok()) {
       return s;
     }
@@ -585,8 +584,7 @@ std::vector<AppendOutcome> LogEventStorage::Complete(Prepared& batch) {
     if (segments_.back().first_position != batch.segment_first_position) {
       segments_.push_back(Segment{
           batch.segment_first_position,
-          options_.directory + "/" + logfmt::SegmentFileName(batch.segment_first_position), -1,
-          0});
+          options_.directory + "/" + logfmt::SegmentFileName(batch.segment_first_position), -1, 0});
     }
     for (uint64_t offset : batch.offsets) offsets_.push_back(batch.file_offset + offset);
     segments_.back().size = batch.segment_end;
@@ -695,8 +693,8 @@ void LogEventStorage::WriteGroup(const std::vector<Prepared*>& group) {
     poisoned_generation_ = live.back()->generation;
     poison_status_ = status;
   } else {
-    writer_failure_ = StorageFailure(status.message() +
-                                     "; the log refuses appends until the store is restarted");
+    writer_failure_ =
+        StorageFailure(status.message() + "; the log refuses appends until the store is restarted");
     LogLine("log storage failed: " + writer_failure_.message());
     status = writer_failure_;
   }
@@ -725,9 +723,9 @@ Status LogEventStorage::WriteAt(const ActiveSegment& segment, const char* data, 
   if (error == 0) return Status::Ok();
   // Nothing of a failed write may stay: cut the file back to where it was.
   if (io_->Truncate(segment.fd, offset) != 0) {
-    return StorageFailure("cannot truncate " + segment.path + " back to " +
-                          std::to_string(offset) + " bytes after a failed write (" +
-                          ErrnoText(error) + "): " + ErrnoText(errno));
+    return StorageFailure("cannot truncate " + segment.path + " back to " + std::to_string(offset) +
+                          " bytes after a failed write (" + ErrnoText(error) +
+                          "): " + ErrnoText(errno));
   }
   if (IsDiskFull(error)) {
     return Status(es::v1::ERROR_CODE_STORAGE_FULL,
@@ -782,8 +780,8 @@ Status LogEventStorage::ReadEventAt(size_t index, uint64_t position, size_t chun
   FrameStatus status = FrameStatus::kIncomplete;
   if (read_segment_ == index && offset >= read_offset_ && offset < read_offset_ + read_size_) {
     const auto at = static_cast<size_t>(offset - read_offset_);
-    status = logfmt::ParseFrame(std::string_view(read_buffer_.data() + at, read_size_ - at),
-                                &frame, &needed);
+    status = logfmt::ParseFrame(std::string_view(read_buffer_.data() + at, read_size_ - at), &frame,
+                                &needed);
   }
   // At most two reads: one of `chunk`, then one of the whole record if it
   // is larger.
@@ -800,8 +798,7 @@ Status LogEventStorage::ReadEventAt(size_t index, uint64_t position, size_t chun
     read_segment_ = index;
     read_offset_ = offset;
     read_size_ = static_cast<size_t>(n);
-    status = logfmt::ParseFrame(std::string_view(read_buffer_.data(), read_size_), &frame,
-                                &needed);
+    status = logfmt::ParseFrame(std::string_view(read_buffer_.data(), read_size_), &frame, &needed);
   }
   if (status != FrameStatus::kOk) return corrupt("fails its CRC or is cut off");
   if (frame.kind != logfmt::kEventKind || !logfmt::DecodeEvent(frame.payload, event)) {

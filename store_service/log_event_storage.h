@@ -101,8 +101,7 @@ class LogEventStorage final : public EventStorage {
   Status Open() override;
   std::vector<AppendOutcome> Append(std::span<const es::v1::AppendRequest* const> batch,
                                     int64_t recorded_at_us) override;
-  void Submit(std::span<const es::v1::AppendRequest* const> batch,
-              int64_t recorded_at_us) override;
+  void Submit(std::span<const es::v1::AppendRequest* const> batch, int64_t recorded_at_us) override;
   std::optional<std::vector<AppendOutcome>> TakeCompleted() override;
   size_t InFlight() const override { return submitted_.size(); }
   int CompletionFd() const override { return completion_fd_; }
@@ -203,7 +202,7 @@ class LogEventStorage final : public EventStorage {
   std::vector<uint64_t> offsets_;
   LogIndex index_;
   std::deque<std::unique_ptr<Prepared>> submitted_;  // oldest first
-  std::vector<std::unique_ptr<Prepared>> spare_;      // reused buffers
+  std::vector<std::unique_ptr<Prepared>> spare_;     // reused buffers
   // Batches planned in a generation that saw a failure are failed; the
   // generation moves on once the failure is taken.
   uint64_t generation_ = 1;

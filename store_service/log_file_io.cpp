@@ -10,8 +10,6 @@ ssize_t LogFileIo::Write(int fd, const char* data, size_t size, uint64_t offset)
 
 int LogFileIo::Sync(int fd) { return ::fdatasync(fd); }
 
-int LogFileIo::Truncate(int fd, uint64_t size) {
-  return ::ftruncate(fd, static_cast<off_t>(size));
-}
+int LogFileIo::Truncate(int fd, uint64_t size) { return ::ftruncate(fd, static_cast<off_t>(size)); }
 
 }  // namespace es::store

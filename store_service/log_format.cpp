@@ -98,9 +98,8 @@ std::optional<uint64_t> DecodeSegmentHeader(const char* data) {
 }
 
 void AppendEventRecord(const EventView& event, std::string* out) {
-  const size_t payload_size = kEventFixedSize + event.stream_id.size() +
-                              event.command_id.size() + event.event_id.size() +
-                              event.type.size() + event.data.size();
+  const size_t payload_size = kEventFixedSize + event.stream_id.size() + event.command_id.size() +
+                              event.event_id.size() + event.type.size() + event.data.size();
   size_t frame_start;
   char* p = BeginFrame(static_cast<uint32_t>(payload_size), out, &frame_start);
   Put<uint8_t>(p, kEventKind);

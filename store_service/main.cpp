@@ -104,8 +104,9 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
     if (!db_path.empty()) {
       if (engine_option->count() > 0 && engine != "sqlite") {
-        throw CLI::ValidationError("--db", "--db names a SQLite database: use it with --engine "
-                                           "sqlite (or use --data-dir)");
+        throw CLI::ValidationError("--db",
+                                   "--db names a SQLite database: use it with --engine "
+                                   "sqlite (or use --data-dir)");
       }
       engine = "sqlite";
     }
@@ -166,13 +167,13 @@ int main(int argc, char** argv) {
   std::string details;
   if (log_storage != nullptr) {
     const es::store::LogRecoveryReport& report = log_storage->recovery();
-    details = " (" + std::to_string(report.segments) + " segment(s), " +
-              std::to_string(report.bytes_scanned >> 20) + " MiB scanned" +
-              (report.torn_bytes_dropped > 0
-                   ? ", a torn tail of " + std::to_string(report.torn_bytes_dropped) +
-                         " bytes dropped"
-                   : "") +
-              ")";
+    details =
+        " (" + std::to_string(report.segments) + " segment(s), " +
+        std::to_string(report.bytes_scanned >> 20) + " MiB scanned" +
+        (report.torn_bytes_dropped > 0
+             ? ", a torn tail of " + std::to_string(report.torn_bytes_dropped) + " bytes dropped"
+             : "") +
+        ")";
   }
   LogLine("recovered " + std::to_string(storage->Head()) + " events in " +
           std::to_string(storage->StreamCount()) + " streams from " + storage_path + " in " +

@@ -23,6 +23,8 @@
 // them by request_id, and reads its own write only after the ack.
 #pragma once
 
+#include <google/protobuf/arena.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -32,8 +34,6 @@
 #include <string>
 #include <vector>
 #include <zmq.hpp>
-
-#include <google/protobuf/arena.h>
 
 #include "bus/router_frames.h"
 #include "es/v1/store.pb.h"

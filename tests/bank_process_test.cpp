@@ -10,14 +10,14 @@
 #include <array>
 #include <climits>
 #include <csignal>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-#include <cstdint>
 #include <map>
 #include <mutex>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -206,8 +206,8 @@ TEST_F(BankProcessTest, OriginalScenarioEndsWithTheOriginalOutcome) {
 // (CreditRefused), and no money appears or vanishes.
 TEST_F(BankProcessTest, RefusedCreditIsCompensatedByARefund) {
   BankSystem bank(dir_, {.start_saga = false});
-  EsctlOk(bank, {"open-account", "--account-id", "src", "--owner", "Source", "--initial-balance",
-                 "100"});
+  EsctlOk(bank,
+          {"open-account", "--account-id", "src", "--owner", "Source", "--initial-balance", "100"});
   EsctlOk(bank, {"open-account", "--account-id", "dst", "--owner", "Target"});
   EXPECT_EQ(EsctlOk(bank, {"transfer", "src", "dst", "40", "--transfer-id", "t"}), "t\n");
   EsctlOk(bank, {"close-account", "dst"});  // balance 0: allowed
@@ -274,8 +274,8 @@ TEST_F(BankProcessTest, RepeatedCommandIdIsAppliedOnce) {
   EXPECT_EQ(JsonField(second, "global_position"), JsonField(first, "global_position")) << second;
   EXPECT_EQ(JsonField(AccountJson(bank, "A"), "balance"), "50");
 
-  const std::vector<std::string> transfer = {"--json", "transfer",     "A", "B", "20",
-                                             "--transfer-id", "T", "--command-id", "Y"};
+  const std::vector<std::string> transfer = {
+      "--json", "transfer", "A", "B", "20", "--transfer-id", "T", "--command-id", "Y"};
   const std::string created = EsctlOk(bank, transfer);
   const std::string again = EsctlOk(bank, transfer);
   EXPECT_EQ(JsonField(created, "duplicate"), "false") << created;
@@ -489,12 +489,12 @@ TEST_F(BankProcessTest, RecordedRefusalIsRepeatedWithItsFirstCode) {
       << first_credit.DebugString();
   EXPECT_EQ(first_credit.events_written(), 1u);
 
-  auto expect_first = [](const es::v1::CommandOutcome& first,
-                         const es::v1::CommandOutcome& again) {
+  auto expect_first = [](const es::v1::CommandOutcome& first, const es::v1::CommandOutcome& again) {
     EXPECT_TRUE(again.duplicate()) << again.DebugString();
     EXPECT_EQ(again.accepted(), first.accepted()) << again.DebugString();
-    EXPECT_EQ(again.refusal_code(), first.refusal_code())
-        << "first:\n" << first.DebugString() << "again:\n" << again.DebugString();
+    EXPECT_EQ(again.refusal_code(), first.refusal_code()) << "first:\n"
+                                                          << first.DebugString() << "again:\n"
+                                                          << again.DebugString();
     EXPECT_EQ(again.version(), first.version()) << again.DebugString();
     EXPECT_EQ(again.global_position(), first.global_position()) << again.DebugString();
     EXPECT_EQ(again.events_written(), first.events_written()) << again.DebugString();
@@ -721,8 +721,8 @@ TEST_F(BankProcessTest, BadInputGetsAPreciseErrorAndWritesNothing) {
   };
   // Raw frames: the reply must be an Error naming the problem.
   auto expect_error_for_frames = [&](const std::string& what,
-                                     const std::vector<std::string>& frames,
-                                     es::v1::ErrorCode code, const std::string& message_part) {
+                                     const std::vector<std::string>& frames, es::v1::ErrorCode code,
+                                     const std::string& message_part) {
     SCOPED_TRACE(what);
     client.SendFrames(frames);
     std::optional<es::v1::CommandReply> reply = client.Receive(seconds(5));
@@ -774,8 +774,8 @@ TEST_F(BankProcessTest, BadInputGetsAPreciseErrorAndWritesNothing) {
     ASSERT_NE(at, std::string::npos);
     bytes[at] = '\xc3';
     bytes[at + 1] = '\x28';
-    expect_error_for_frames("invalid UTF-8", {std::string(), bytes},
-                            es::v1::ERROR_CODE_BAD_REQUEST, "not a valid es.v1.CommandRequest");
+    expect_error_for_frames("invalid UTF-8", {std::string(), bytes}, es::v1::ERROR_CODE_BAD_REQUEST,
+                            "not a valid es.v1.CommandRequest");
   }
   expect_error("a request with no body", es::v1::CommandRequest(), "unknown request type");
   {
@@ -807,8 +807,7 @@ TEST_F(BankProcessTest, BadInputGetsAPreciseErrorAndWritesNothing) {
                  es::v1::REFUSAL_CODE_UNKNOWN_ACCOUNT);
   expect_refusal("transfer to an unknown account", TransferWith("t2", "t2", "acc", "nobody", 5),
                  es::v1::REFUSAL_CODE_UNKNOWN_ACCOUNT);
-  expect_refusal("transfer from an unknown account",
-                 TransferWith("t3", "t3", "nobody", "acc", 5),
+  expect_refusal("transfer from an unknown account", TransferWith("t3", "t3", "nobody", "acc", 5),
                  es::v1::REFUSAL_CODE_UNKNOWN_ACCOUNT);
   expect_refusal("transfer to itself", TransferWith("t4", "t4", "acc", "acc", 5),
                  es::v1::REFUSAL_CODE_SAME_ACCOUNT);
@@ -834,8 +833,7 @@ TEST_F(BankProcessTest, BadInputGetsAPreciseErrorAndWritesNothing) {
     es::v1::Command complete;
     complete.set_command_id("complete");
     complete.mutable_complete_money_transfer()->set_transfer_id("never-created");
-    expect_refusal("complete an unknown transfer", complete,
-                   es::v1::REFUSAL_CODE_UNKNOWN_TRANSFER);
+    expect_refusal("complete an unknown transfer", complete, es::v1::REFUSAL_CODE_UNKNOWN_TRANSFER);
   }
 
   // Through esctl too: a refusal is exit 1 with the reason on stderr.

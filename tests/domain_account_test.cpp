@@ -17,8 +17,7 @@ using es::v1::RefusalCode;
 constexpr int64_t kMaxBalance = std::numeric_limits<int64_t>::max();
 
 AccountState ClosedAccount(const std::string& account_id) {
-  return AfterAccountCommand(OpenedAccount(account_id, 0),
-                             CloseAccountCommand(account_id));
+  return AfterAccountCommand(OpenedAccount(account_id, 0), CloseAccountCommand(account_id));
 }
 
 // ---- OpenAccount ----
@@ -38,8 +37,7 @@ TEST(AccountDecider, OpensAccountWithZeroInitialBalance) {
 }
 
 TEST(AccountDecider, RefusesOpenOfExistingAccount) {
-  Decision decision = DecideAccount(OpenedAccount("a1", 10),
-                                    OpenAccountCommand("a1", "Ann", 10));
+  Decision decision = DecideAccount(OpenedAccount("a1", 10), OpenAccountCommand("a1", "Ann", 10));
   EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_ALREADY_EXISTS);
   EXPECT_TRUE(decision.events.empty());
 }
@@ -56,11 +54,8 @@ TEST(AccountDecider, RefusesEmptyOwner) {
 }
 
 TEST(AccountDecider, AcceptsOwnerOf200BytesAndRefusesOwnerOf201) {
-  EXPECT_TRUE(
-      DecideAccount({}, OpenAccountCommand("a1", std::string(200, 'o'), 10))
-          .accepted());
-  EXPECT_EQ(RefusalOf(DecideAccount(
-                {}, OpenAccountCommand("a1", std::string(201, 'o'), 10))),
+  EXPECT_TRUE(DecideAccount({}, OpenAccountCommand("a1", std::string(200, 'o'), 10)).accepted());
+  EXPECT_EQ(RefusalOf(DecideAccount({}, OpenAccountCommand("a1", std::string(201, 'o'), 10))),
             es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
 }
 
@@ -70,19 +65,15 @@ TEST(AccountDecider, RefusesEmptyAccountId) {
 }
 
 TEST(AccountDecider, AcceptsIdOf128BytesAndRefusesIdOf129) {
-  EXPECT_TRUE(
-      DecideAccount({}, OpenAccountCommand(std::string(128, 'i'), "Ann", 10))
-          .accepted());
-  EXPECT_EQ(RefusalOf(DecideAccount(
-                {}, OpenAccountCommand(std::string(129, 'i'), "Ann", 10))),
+  EXPECT_TRUE(DecideAccount({}, OpenAccountCommand(std::string(128, 'i'), "Ann", 10)).accepted());
+  EXPECT_EQ(RefusalOf(DecideAccount({}, OpenAccountCommand(std::string(129, 'i'), "Ann", 10))),
             es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
 }
 
 // ---- CreditAccount ----
 
 TEST(AccountDecider, CreditsAccountAndRecordsBalanceAfter) {
-  Decision decision =
-      DecideAccount(OpenedAccount("a1", 10), CreditAccountCommand("a1", 190));
+  Decision decision = DecideAccount(OpenedAccount("a1", 10), CreditAccountCommand("a1", 190));
   ASSERT_TRUE(decision.accepted());
   const auto* credited = SingleEventAs<es::v1::AccountCredited>(decision);
   ASSERT_NE(credited, nullptr);
@@ -100,23 +91,21 @@ TEST(AccountDecider, RefusesCreditOfUnknownAccount) {
 
 TEST(AccountDecider, RefusesCreditOfZeroOrNegativeAmount) {
   for (int64_t amount : {int64_t{0}, int64_t{-5}}) {
-    EXPECT_EQ(RefusalOf(DecideAccount(OpenedAccount("a1", 10),
-                                      CreditAccountCommand("a1", amount))),
+    EXPECT_EQ(RefusalOf(DecideAccount(OpenedAccount("a1", 10), CreditAccountCommand("a1", amount))),
               es::v1::REFUSAL_CODE_INVALID_AMOUNT)
         << amount;
   }
 }
 
 TEST(AccountDecider, RefusesCreditOfClosedAccount) {
-  Decision decision =
-      DecideAccount(ClosedAccount("a1"), CreditAccountCommand("a1", 5));
+  Decision decision = DecideAccount(ClosedAccount("a1"), CreditAccountCommand("a1", 5));
   EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_ACCOUNT_CLOSED);
   EXPECT_TRUE(decision.events.empty());
 }
 
 TEST(AccountDecider, RefusesCreditThatWouldOverflow) {
-  AccountState account = AfterAccountCommand(
-      OpenedAccount("a1", 0), CreditAccountCommand("a1", kMaxBalance));
+  AccountState account =
+      AfterAccountCommand(OpenedAccount("a1", 0), CreditAccountCommand("a1", kMaxBalance));
   ASSERT_EQ(account.balance, kMaxBalance);
   Decision decision = DecideAccount(account, CreditAccountCommand("a1", 1));
   EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_OVERFLOW);
@@ -124,24 +113,22 @@ TEST(AccountDecider, RefusesCreditThatWouldOverflow) {
 }
 
 TEST(AccountDecider, RefusesCreditThatWouldOverflowInitialBalance) {
-  Decision decision = DecideAccount(OpenedAccount("a1", kMaxBalance - 9),
-                                    CreditAccountCommand("a1", 10));
+  Decision decision =
+      DecideAccount(OpenedAccount("a1", kMaxBalance - 9), CreditAccountCommand("a1", 10));
   EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_OVERFLOW);
 }
 
 TEST(AccountDecider, CreditsUpToTheLargestBalance) {
-  Decision decision = DecideAccount(OpenedAccount("a1", kMaxBalance - 9),
-                                    CreditAccountCommand("a1", 9));
+  Decision decision =
+      DecideAccount(OpenedAccount("a1", kMaxBalance - 9), CreditAccountCommand("a1", 9));
   ASSERT_TRUE(decision.accepted());
-  EXPECT_EQ(SingleEventAs<es::v1::AccountCredited>(decision)->balance(),
-            kMaxBalance);
+  EXPECT_EQ(SingleEventAs<es::v1::AccountCredited>(decision)->balance(), kMaxBalance);
 }
 
 // ---- DebitAccount ----
 
 TEST(AccountDecider, DebitsAccountAndRecordsBalanceAfter) {
-  Decision decision =
-      DecideAccount(OpenedAccount("a1", 200), DebitAccountCommand("a1", 100));
+  Decision decision = DecideAccount(OpenedAccount("a1", 200), DebitAccountCommand("a1", 100));
   ASSERT_TRUE(decision.accepted());
   const auto* debited = SingleEventAs<es::v1::AccountDebited>(decision);
   ASSERT_NE(debited, nullptr);
@@ -150,15 +137,13 @@ TEST(AccountDecider, DebitsAccountAndRecordsBalanceAfter) {
 }
 
 TEST(AccountDecider, DebitsWholeBalance) {
-  Decision decision =
-      DecideAccount(OpenedAccount("a1", 100), DebitAccountCommand("a1", 100));
+  Decision decision = DecideAccount(OpenedAccount("a1", 100), DebitAccountCommand("a1", 100));
   ASSERT_TRUE(decision.accepted());
   EXPECT_EQ(SingleEventAs<es::v1::AccountDebited>(decision)->balance(), 0);
 }
 
 TEST(AccountDecider, RecordsAndRefusesDebitBeyondBalance) {
-  Decision decision =
-      DecideAccount(OpenedAccount("a1", 10), DebitAccountCommand("a1", 100));
+  Decision decision = DecideAccount(OpenedAccount("a1", 10), DebitAccountCommand("a1", 100));
   EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_INSUFFICIENT_FUNDS);
   const auto* failed = SingleEventAs<es::v1::AccountDebitFailed>(decision);
   ASSERT_NE(failed, nullptr);
@@ -174,16 +159,14 @@ TEST(AccountDecider, RefusesDebitOfUnknownAccount) {
 
 TEST(AccountDecider, RefusesDebitOfZeroOrNegativeAmount) {
   for (int64_t amount : {int64_t{0}, int64_t{-5}}) {
-    EXPECT_EQ(RefusalOf(DecideAccount(OpenedAccount("a1", 10),
-                                      DebitAccountCommand("a1", amount))),
+    EXPECT_EQ(RefusalOf(DecideAccount(OpenedAccount("a1", 10), DebitAccountCommand("a1", amount))),
               es::v1::REFUSAL_CODE_INVALID_AMOUNT)
         << amount;
   }
 }
 
 TEST(AccountDecider, RefusesDebitOfClosedAccount) {
-  Decision decision =
-      DecideAccount(ClosedAccount("a1"), DebitAccountCommand("a1", 5));
+  Decision decision = DecideAccount(ClosedAccount("a1"), DebitAccountCommand("a1", 5));
   EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_ACCOUNT_CLOSED);
   EXPECT_TRUE(decision.events.empty());
 }
@@ -191,8 +174,7 @@ TEST(AccountDecider, RefusesDebitOfClosedAccount) {
 // ---- CloseAccount ----
 
 TEST(AccountDecider, ClosesAccountAtZeroBalance) {
-  Decision decision =
-      DecideAccount(OpenedAccount("a1", 0), CloseAccountCommand("a1"));
+  Decision decision = DecideAccount(OpenedAccount("a1", 0), CloseAccountCommand("a1"));
   ASSERT_TRUE(decision.accepted());
   const auto* closed = SingleEventAs<es::v1::AccountClosed>(decision);
   ASSERT_NE(closed, nullptr);
@@ -200,15 +182,13 @@ TEST(AccountDecider, ClosesAccountAtZeroBalance) {
 }
 
 TEST(AccountDecider, RefusesCloseWithNonzeroBalance) {
-  Decision decision =
-      DecideAccount(OpenedAccount("a1", 1), CloseAccountCommand("a1"));
+  Decision decision = DecideAccount(OpenedAccount("a1", 1), CloseAccountCommand("a1"));
   EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_NONZERO_BALANCE);
   EXPECT_TRUE(decision.events.empty());
 }
 
 TEST(AccountDecider, ClosingClosedAccountIsAcceptedWithoutEvent) {
-  Decision decision =
-      DecideAccount(ClosedAccount("a1"), CloseAccountCommand("a1"));
+  Decision decision = DecideAccount(ClosedAccount("a1"), CloseAccountCommand("a1"));
   EXPECT_TRUE(decision.accepted());
   EXPECT_TRUE(decision.events.empty());
 }
@@ -221,11 +201,10 @@ TEST(AccountDecider, RefusesCloseOfUnknownAccount) {
 // ---- DebitAccountBecauseOfMoneyTransfer ----
 
 TEST(AccountDecider, DebitsAccountBecauseOfTransfer) {
-  Decision decision = DecideAccount(OpenedAccount("a1", 100),
-                                    DebitForTransferCommand("a1", "t1", 10));
+  Decision decision =
+      DecideAccount(OpenedAccount("a1", 100), DebitForTransferCommand("a1", "t1", 10));
   ASSERT_TRUE(decision.accepted());
-  const auto* debited =
-      SingleEventAs<es::v1::AccountDebitedBecauseOfMoneyTransfer>(decision);
+  const auto* debited = SingleEventAs<es::v1::AccountDebitedBecauseOfMoneyTransfer>(decision);
   ASSERT_NE(debited, nullptr);
   EXPECT_EQ(debited->account_id(), "a1");
   EXPECT_EQ(debited->transfer_id(), "t1");
@@ -234,11 +213,10 @@ TEST(AccountDecider, DebitsAccountBecauseOfTransfer) {
 }
 
 TEST(AccountDecider, RecordsAndRefusesTransferDebitBeyondBalance) {
-  Decision decision = DecideAccount(OpenedAccount("a2", 20),
-                                    DebitForTransferCommand("a2", "t2", 100));
+  Decision decision =
+      DecideAccount(OpenedAccount("a2", 20), DebitForTransferCommand("a2", "t2", 100));
   EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_INSUFFICIENT_FUNDS);
-  const auto* failed =
-      SingleEventAs<es::v1::AccountDebitBecauseOfMoneyTransferFailed>(decision);
+  const auto* failed = SingleEventAs<es::v1::AccountDebitBecauseOfMoneyTransferFailed>(decision);
   ASSERT_NE(failed, nullptr);
   EXPECT_EQ(failed->transfer_id(), "t2");
   EXPECT_EQ(failed->amount(), 100);
@@ -247,41 +225,36 @@ TEST(AccountDecider, RecordsAndRefusesTransferDebitBeyondBalance) {
 
 TEST(AccountDecider, RecordsAndRefusesTransferDebitOfClosedAccount) {
   // Recorded, so that the saga fails the transfer instead of waiting forever.
-  Decision decision = DecideAccount(ClosedAccount("a1"),
-                                    DebitForTransferCommand("a1", "t1", 10));
+  Decision decision = DecideAccount(ClosedAccount("a1"), DebitForTransferCommand("a1", "t1", 10));
   EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_ACCOUNT_CLOSED);
-  EXPECT_NE(
-      SingleEventAs<es::v1::AccountDebitBecauseOfMoneyTransferFailed>(decision),
-      nullptr);
+  EXPECT_NE(SingleEventAs<es::v1::AccountDebitBecauseOfMoneyTransferFailed>(decision), nullptr);
 }
 
 TEST(AccountDecider, RefusesTransferDebitOfUnknownAccount) {
-  Decision decision =
-      DecideAccount({}, DebitForTransferCommand("a1", "t1", 10));
+  Decision decision = DecideAccount({}, DebitForTransferCommand("a1", "t1", 10));
   EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_UNKNOWN_ACCOUNT);
   EXPECT_TRUE(decision.events.empty());
 }
 
 TEST(AccountDecider, RefusesTransferDebitWithoutTransferId) {
-  EXPECT_EQ(RefusalOf(DecideAccount(OpenedAccount("a1", 100),
-                                    DebitForTransferCommand("a1", "", 10))),
-            es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
+  EXPECT_EQ(
+      RefusalOf(DecideAccount(OpenedAccount("a1", 100), DebitForTransferCommand("a1", "", 10))),
+      es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
 }
 
 TEST(AccountDecider, RefusesTransferDebitOfZeroAmount) {
-  EXPECT_EQ(RefusalOf(DecideAccount(OpenedAccount("a1", 100),
-                                    DebitForTransferCommand("a1", "t1", 0))),
-            es::v1::REFUSAL_CODE_INVALID_AMOUNT);
+  EXPECT_EQ(
+      RefusalOf(DecideAccount(OpenedAccount("a1", 100), DebitForTransferCommand("a1", "t1", 0))),
+      es::v1::REFUSAL_CODE_INVALID_AMOUNT);
 }
 
 // ---- CreditAccountBecauseOfMoneyTransfer ----
 
 TEST(AccountDecider, CreditsAccountBecauseOfTransfer) {
-  Decision decision = DecideAccount(
-      OpenedAccount("a2", 10), CreditForTransferCommand("a2", "t1", 10, "a1"));
+  Decision decision =
+      DecideAccount(OpenedAccount("a2", 10), CreditForTransferCommand("a2", "t1", 10, "a1"));
   ASSERT_TRUE(decision.accepted());
-  const auto* credited =
-      SingleEventAs<es::v1::AccountCreditedBecauseOfMoneyTransfer>(decision);
+  const auto* credited = SingleEventAs<es::v1::AccountCreditedBecauseOfMoneyTransfer>(decision);
   ASSERT_NE(credited, nullptr);
   EXPECT_EQ(credited->account_id(), "a2");
   EXPECT_EQ(credited->transfer_id(), "t1");
@@ -290,12 +263,10 @@ TEST(AccountDecider, CreditsAccountBecauseOfTransfer) {
 }
 
 TEST(AccountDecider, RecordsAndRefusesTransferCreditOfClosedAccount) {
-  Decision decision = DecideAccount(
-      ClosedAccount("a2"), CreditForTransferCommand("a2", "t1", 10, "a1"));
+  Decision decision =
+      DecideAccount(ClosedAccount("a2"), CreditForTransferCommand("a2", "t1", 10, "a1"));
   EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_ACCOUNT_CLOSED);
-  const auto* failed =
-      SingleEventAs<es::v1::AccountCreditBecauseOfMoneyTransferFailed>(
-          decision);
+  const auto* failed = SingleEventAs<es::v1::AccountCreditBecauseOfMoneyTransferFailed>(decision);
   ASSERT_NE(failed, nullptr);
   EXPECT_EQ(failed->account_id(), "a2");
   EXPECT_EQ(failed->transfer_id(), "t1");
@@ -307,39 +278,33 @@ TEST(AccountDecider, RecordsAndRefusesTransferCreditOfClosedAccount) {
 TEST(AccountDecider, RecordsAndRefusesTransferCreditThatWouldOverflow) {
   // Recorded (not merely refused): the source was debited already, so the
   // saga must learn of the refusal to refund it.
-  Decision decision =
-      DecideAccount(OpenedAccount("a2", kMaxBalance),
-                    CreditForTransferCommand("a2", "t1", 1, "a1"));
+  Decision decision = DecideAccount(OpenedAccount("a2", kMaxBalance),
+                                    CreditForTransferCommand("a2", "t1", 1, "a1"));
   EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_OVERFLOW);
-  const auto* failed =
-      SingleEventAs<es::v1::AccountCreditBecauseOfMoneyTransferFailed>(
-          decision);
+  const auto* failed = SingleEventAs<es::v1::AccountCreditBecauseOfMoneyTransferFailed>(decision);
   ASSERT_NE(failed, nullptr);
   EXPECT_EQ(failed->reason(), "balance would overflow");
   EXPECT_EQ(failed->source_account(), "a1");
 }
 
 TEST(AccountDecider, RefusesTransferCreditWithoutSourceAccount) {
-  EXPECT_EQ(
-      RefusalOf(DecideAccount(OpenedAccount("a2", 10),
-                              CreditForTransferCommand("a2", "t1", 10, ""))),
-      es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
+  EXPECT_EQ(RefusalOf(DecideAccount(OpenedAccount("a2", 10),
+                                    CreditForTransferCommand("a2", "t1", 10, ""))),
+            es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
 }
 
 TEST(AccountDecider, RefusesTransferCreditOfUnknownAccount) {
-  EXPECT_EQ(RefusalOf(DecideAccount(
-                {}, CreditForTransferCommand("a2", "t1", 10, "a1"))),
+  EXPECT_EQ(RefusalOf(DecideAccount({}, CreditForTransferCommand("a2", "t1", 10, "a1"))),
             es::v1::REFUSAL_CODE_UNKNOWN_ACCOUNT);
 }
 
 // ---- RefundAccountBecauseOfMoneyTransfer ----
 
 TEST(AccountDecider, RefundsAccountBecauseOfTransfer) {
-  Decision decision = DecideAccount(OpenedAccount("a1", 90),
-                                    RefundForTransferCommand("a1", "t1", 10));
+  Decision decision =
+      DecideAccount(OpenedAccount("a1", 90), RefundForTransferCommand("a1", "t1", 10));
   ASSERT_TRUE(decision.accepted());
-  const auto* refunded =
-      SingleEventAs<es::v1::AccountRefundedBecauseOfMoneyTransfer>(decision);
+  const auto* refunded = SingleEventAs<es::v1::AccountRefundedBecauseOfMoneyTransfer>(decision);
   ASSERT_NE(refunded, nullptr);
   EXPECT_EQ(refunded->transfer_id(), "t1");
   EXPECT_EQ(refunded->amount(), 10);
@@ -348,8 +313,7 @@ TEST(AccountDecider, RefundsAccountBecauseOfTransfer) {
 
 TEST(AccountDecider, RefundsClosedAccountSoMoneyNeverVanishes) {
   AccountState closed = ClosedAccount("a1");
-  Decision decision =
-      DecideAccount(closed, RefundForTransferCommand("a1", "t1", 10));
+  Decision decision = DecideAccount(closed, RefundForTransferCommand("a1", "t1", 10));
   ASSERT_TRUE(decision.accepted());
   AccountState after = FoldAccount(decision.events, closed);
   EXPECT_TRUE(after.closed);
@@ -357,40 +321,36 @@ TEST(AccountDecider, RefundsClosedAccountSoMoneyNeverVanishes) {
 }
 
 TEST(AccountDecider, RefusesRefundThatWouldOverflow) {
-  Decision decision = DecideAccount(OpenedAccount("a1", kMaxBalance),
-                                    RefundForTransferCommand("a1", "t1", 1));
+  Decision decision =
+      DecideAccount(OpenedAccount("a1", kMaxBalance), RefundForTransferCommand("a1", "t1", 1));
   EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_OVERFLOW);
   EXPECT_TRUE(decision.events.empty());
 }
 
 TEST(AccountDecider, RefusesRefundOfUnknownAccount) {
-  EXPECT_EQ(
-      RefusalOf(DecideAccount({}, RefundForTransferCommand("a1", "t1", 10))),
-      es::v1::REFUSAL_CODE_UNKNOWN_ACCOUNT);
+  EXPECT_EQ(RefusalOf(DecideAccount({}, RefundForTransferCommand("a1", "t1", 10))),
+            es::v1::REFUSAL_CODE_UNKNOWN_ACCOUNT);
 }
 
 TEST(AccountDecider, RefusesRefundOfZeroAmount) {
-  EXPECT_EQ(RefusalOf(DecideAccount(OpenedAccount("a1", 10),
-                                    RefundForTransferCommand("a1", "t1", 0))),
-            es::v1::REFUSAL_CODE_INVALID_AMOUNT);
+  EXPECT_EQ(
+      RefusalOf(DecideAccount(OpenedAccount("a1", 10), RefundForTransferCommand("a1", "t1", 0))),
+      es::v1::REFUSAL_CODE_INVALID_AMOUNT);
 }
 
 // ---- Misrouted commands ----
 
 TEST(AccountDecider, RefusesTransferCommand) {
-  EXPECT_EQ(RefusalOf(DecideAccount(OpenedAccount("a1", 10),
-                                    DebitTransferCommand("t1"))),
+  EXPECT_EQ(RefusalOf(DecideAccount(OpenedAccount("a1", 10), DebitTransferCommand("t1"))),
             es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
 }
 
 TEST(AccountDecider, RefusesCommandWithoutBody) {
-  EXPECT_EQ(RefusalOf(DecideAccount({}, es::v1::Command{})),
-            es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
+  EXPECT_EQ(RefusalOf(DecideAccount({}, es::v1::Command{})), es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
 }
 
 TEST(AccountDecider, RefusesCommandForAnotherAccountThanTheLoadedOne) {
-  EXPECT_EQ(RefusalOf(DecideAccount(OpenedAccount("a1", 10),
-                                    CreditAccountCommand("a2", 5))),
+  EXPECT_EQ(RefusalOf(DecideAccount(OpenedAccount("a1", 10), CreditAccountCommand("a2", 5))),
             es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
 }
 
@@ -410,12 +370,9 @@ TEST(AccountEvolution, MovementsChangeTheBalanceByTheirAmount) {
   AccountState account = OpenedAccount("a1", 100);
   account = AfterAccountCommand(account, CreditAccountCommand("a1", 50));
   account = AfterAccountCommand(account, DebitAccountCommand("a1", 30));
-  account =
-      AfterAccountCommand(account, DebitForTransferCommand("a1", "t1", 20));
-  account = AfterAccountCommand(account,
-                                CreditForTransferCommand("a1", "t2", 7, "a9"));
-  account =
-      AfterAccountCommand(account, RefundForTransferCommand("a1", "t1", 20));
+  account = AfterAccountCommand(account, DebitForTransferCommand("a1", "t1", 20));
+  account = AfterAccountCommand(account, CreditForTransferCommand("a1", "t2", 7, "a9"));
+  account = AfterAccountCommand(account, RefundForTransferCommand("a1", "t1", 20));
   EXPECT_EQ(account.balance, 100 + 50 - 30 - 20 + 7 + 20);
   EXPECT_EQ(account.version, 6u);
 }
@@ -423,16 +380,14 @@ TEST(AccountEvolution, MovementsChangeTheBalanceByTheirAmount) {
 TEST(AccountEvolution, RecordedRefusalsKeepTheBalanceButCountAsVersions) {
   AccountState account = OpenedAccount("a1", 10);
   account = AfterAccountCommand(account, DebitAccountCommand("a1", 11));
-  account =
-      AfterAccountCommand(account, DebitForTransferCommand("a1", "t1", 11));
+  account = AfterAccountCommand(account, DebitForTransferCommand("a1", "t1", 11));
   EXPECT_EQ(account.balance, 10);
   EXPECT_EQ(account.version, 3u);
 }
 
 TEST(AccountEvolution, RefusedCreditKeepsTheBalance) {
   AccountState account = ClosedAccount("a1");
-  account = AfterAccountCommand(account,
-                                CreditForTransferCommand("a1", "t1", 5, "a9"));
+  account = AfterAccountCommand(account, CreditForTransferCommand("a1", "t1", 5, "a9"));
   EXPECT_EQ(account.balance, 0);
   EXPECT_EQ(account.version, 3u);
 }
@@ -457,8 +412,7 @@ TEST(AccountEvolution, BalanceAfterEveryDecidedEventMatchesWhatItRecords) {
   AccountState account = OpenedAccount("a1", 10);
   for (const es::v1::Command& command :
        {CreditAccountCommand("a1", 190), DebitAccountCommand("a1", 100),
-        DebitForTransferCommand("a1", "t1", 10),
-        CreditForTransferCommand("a1", "t2", 3, "a2"),
+        DebitForTransferCommand("a1", "t1", 10), CreditForTransferCommand("a1", "t2", 3, "a2"),
         RefundForTransferCommand("a1", "t1", 10)}) {
     Decision decision = DecideAccount(account, command);
     ASSERT_TRUE(decision.accepted());

@@ -32,8 +32,7 @@ std::vector<DomainEvent> OneOfEach(std::index_sequence<Index...>) {
   return events;
 }
 std::vector<DomainEvent> EveryEventType() {
-  return OneOfEach(
-      std::make_index_sequence<std::variant_size_v<DomainEvent>>());
+  return OneOfEach(std::make_index_sequence<std::variant_size_v<DomainEvent>>());
 }
 
 TEST(EventCodec, TypeNameIsTheFullProtobufName) {
@@ -46,8 +45,7 @@ TEST(EventCodec, TypeNameIsTheFullProtobufName) {
 TEST(EventCodec, EveryEventTypeDecodesToWhatWasEncoded) {
   for (const DomainEvent& event : EveryEventType()) {
     EncodedEvent encoded = EncodeEvent(event);
-    std::optional<DomainEvent> decoded =
-        DecodeEvent(encoded.type, encoded.data);
+    std::optional<DomainEvent> decoded = DecodeEvent(encoded.type, encoded.data);
     ASSERT_TRUE(decoded) << encoded.type;
     EXPECT_EQ(decoded->index(), event.index()) << encoded.type;
     EXPECT_EQ(EncodeEvent(*decoded).data, encoded.data) << encoded.type;
@@ -64,8 +62,7 @@ TEST(EventCodec, KeepsEveryFieldOfAnEvent) {
   EncodedEvent encoded = EncodeEvent(failed);
   auto decoded = DecodeEvent(encoded.type, encoded.data);
   ASSERT_TRUE(decoded);
-  const auto& back =
-      std::get<es::v1::AccountCreditBecauseOfMoneyTransferFailed>(*decoded);
+  const auto& back = std::get<es::v1::AccountCreditBecauseOfMoneyTransferFailed>(*decoded);
   EXPECT_EQ(back.account_id(), "a2");
   EXPECT_EQ(back.transfer_id(), "t1");
   EXPECT_EQ(back.amount(), -0x7fffffffffffffff);
@@ -103,9 +100,7 @@ TEST(EventJson, UsesSnakeCaseKeysAndPrintsZeroFields) {
   EXPECT_EQ(*json, R"({"account_id":"a1","amount":"190","balance":"0"})");
 }
 
-TEST(EventJson, NothingForWhatDoesNotDecode) {
-  EXPECT_FALSE(EventToJson("es.v1.Nonsense", ""));
-}
+TEST(EventJson, NothingForWhatDoesNotDecode) { EXPECT_FALSE(EventToJson("es.v1.Nonsense", "")); }
 
 TEST(Views, AccountViewShowsOpenOrClosed) {
   es::v1::AccountView open = ToView(OpenedAccount("a1", 10));
@@ -114,8 +109,7 @@ TEST(Views, AccountViewShowsOpenOrClosed) {
   EXPECT_EQ(open.balance(), 10);
   EXPECT_EQ(open.version(), 1u);
   EXPECT_EQ(open.status(), "Open");
-  AccountState closed =
-      AfterAccountCommand(OpenedAccount("a1", 0), CloseAccountCommand("a1"));
+  AccountState closed = AfterAccountCommand(OpenedAccount("a1", 0), CloseAccountCommand("a1"));
   EXPECT_EQ(ToView(closed).status(), "Closed");
   EXPECT_EQ(ToView(closed).version(), 2u);
 }
@@ -135,27 +129,22 @@ TEST(Views, TransferViewShowsStateAndFailureReason) {
   EXPECT_EQ(created.failure_reason(), "");
   EXPECT_EQ(created.version(), 1u);
 
-  EXPECT_EQ(ToView(TransferAfter({DebitTransferCommand("t1")})).state(),
-            "Debited");
-  EXPECT_EQ(ToView(TransferAfter({DebitTransferCommand("t1"),
-                                  CompleteTransferCommand("t1")}))
-                .state(),
-            "Completed");
-  es::v1::TransferView lack = ToView(TransferAfter({FailTransferCommand(
-      "t1", es::v1::TRANSFER_FAILURE_REASON_LACK_OF_FUNDS)}));
+  EXPECT_EQ(ToView(TransferAfter({DebitTransferCommand("t1")})).state(), "Debited");
+  EXPECT_EQ(
+      ToView(TransferAfter({DebitTransferCommand("t1"), CompleteTransferCommand("t1")})).state(),
+      "Completed");
+  es::v1::TransferView lack = ToView(
+      TransferAfter({FailTransferCommand("t1", es::v1::TRANSFER_FAILURE_REASON_LACK_OF_FUNDS)}));
   EXPECT_EQ(lack.state(), "Failed");
   EXPECT_EQ(lack.failure_reason(), "LackOfFunds");
-  es::v1::TransferView refused = ToView(TransferAfter(
-      {DebitTransferCommand("t1"),
-       FailTransferCommand("t1",
-                           es::v1::TRANSFER_FAILURE_REASON_CREDIT_REFUSED)}));
+  es::v1::TransferView refused = ToView(
+      TransferAfter({DebitTransferCommand("t1"),
+                     FailTransferCommand("t1", es::v1::TRANSFER_FAILURE_REASON_CREDIT_REFUSED)}));
   EXPECT_EQ(refused.state(), "Failed");
   EXPECT_EQ(refused.failure_reason(), "CreditRefused");
 }
 
-TEST(Views, UnknownTransferHasEmptyView) {
-  EXPECT_EQ(ToView(TransferState{}).state(), "");
-}
+TEST(Views, UnknownTransferHasEmptyView) { EXPECT_EQ(ToView(TransferState{}).state(), ""); }
 
 TEST(StreamIds, AccountAndTransferStreamsArePrefixed) {
   EXPECT_EQ(AccountStreamId("42"), "account-42");
@@ -166,11 +155,9 @@ TEST(StreamIds, AccountCommandsTargetTheAccountStream) {
   for (const es::v1::Command& command :
        {OpenAccountCommand("a1", "Ann", 0), CreditAccountCommand("a1", 1),
         DebitAccountCommand("a1", 1), CloseAccountCommand("a1"),
-        DebitForTransferCommand("a1", "t1", 1),
-        CreditForTransferCommand("a1", "t1", 1, "a0"),
+        DebitForTransferCommand("a1", "t1", 1), CreditForTransferCommand("a1", "t1", 1, "a0"),
         RefundForTransferCommand("a1", "t1", 1)}) {
-    EXPECT_EQ(StreamOfCommand(command), "account-a1")
-        << command.ShortDebugString();
+    EXPECT_EQ(StreamOfCommand(command), "account-a1") << command.ShortDebugString();
   }
 }
 
@@ -178,10 +165,8 @@ TEST(StreamIds, TransferCommandsTargetTheTransferStream) {
   for (const es::v1::Command& command :
        {CreateTransferCommand("t1", "a1", "a2", 1), DebitTransferCommand("t1"),
         CompleteTransferCommand("t1"),
-        FailTransferCommand("t1",
-                            es::v1::TRANSFER_FAILURE_REASON_LACK_OF_FUNDS)}) {
-    EXPECT_EQ(StreamOfCommand(command), "transfer-t1")
-        << command.ShortDebugString();
+        FailTransferCommand("t1", es::v1::TRANSFER_FAILURE_REASON_LACK_OF_FUNDS)}) {
+    EXPECT_EQ(StreamOfCommand(command), "transfer-t1") << command.ShortDebugString();
   }
 }
 

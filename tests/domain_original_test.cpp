@@ -47,11 +47,10 @@ class InMemoryBank {
       decision = DecideAccount(FoldAccount(streams_[*stream_id]), command);
     } else if (command.has_create_money_transfer()) {
       const auto& create = command.create_money_transfer();
-      auto rejection = ValidateTransferAccounts(Account(create.from_account()),
-                                                Account(create.to_account()));
-      decision = rejection
-                     ? Decision::Refuse(*rejection)
-                     : DecideTransfer(Transfer(create.transfer_id()), command);
+      auto rejection =
+          ValidateTransferAccounts(Account(create.from_account()), Account(create.to_account()));
+      decision = rejection ? Decision::Refuse(*rejection)
+                           : DecideTransfer(Transfer(create.transfer_id()), command);
     } else {
       decision = DecideTransfer(FoldTransfer(streams_[*stream_id]), command);
     }
@@ -120,8 +119,7 @@ TEST(OriginalExample, AccountRestore) {
   credited.set_amount(100);
   es::v1::AccountDebited debited;
   debited.set_amount(50);
-  AccountState account =
-      FoldAccount({opened, credited, debited, es::v1::AccountDebitFailed{}});
+  AccountState account = FoldAccount({opened, credited, debited, es::v1::AccountDebitFailed{}});
   EXPECT_EQ(account.balance, 150);
   EXPECT_EQ(account.version, 4u);
 }
@@ -148,16 +146,15 @@ es::v1::MoneyTransferCreated TransferOf100() {
 
 // TestOkTransfer
 TEST(OriginalExample, OkTransfer) {
-  TransferState transfer =
-      FoldTransfer({TransferOf100(), es::v1::MoneyTransferDebited{},
-                    es::v1::MoneyTransferCompleted{}});
+  TransferState transfer = FoldTransfer(
+      {TransferOf100(), es::v1::MoneyTransferDebited{}, es::v1::MoneyTransferCompleted{}});
   EXPECT_EQ(transfer.status, TransferStatus::kCompleted);
 }
 
 // TestFailedTransfer
 TEST(OriginalExample, FailedTransfer) {
-  TransferState transfer = FoldTransfer(
-      {TransferOf100(), es::v1::MoneyTransferFailedDueToLackOfFunds{}});
+  TransferState transfer =
+      FoldTransfer({TransferOf100(), es::v1::MoneyTransferFailedDueToLackOfFunds{}});
   EXPECT_EQ(transfer.status, TransferStatus::kFailed);
 }
 
@@ -169,14 +166,12 @@ TEST(OriginalExample, FailedTransfer) {
 // ignored. Every event still counts as a version of the stream.
 TEST(OriginalExample, EventsOutOfOrder) {
   TransferState transfer = FoldTransfer(
-      {TransferOf100(), es::v1::MoneyTransferCompleted{},
-       es::v1::MoneyTransferDebited{}, es::v1::MoneyTransferDebited{},
-       es::v1::MoneyTransferDebited{}});
+      {TransferOf100(), es::v1::MoneyTransferCompleted{}, es::v1::MoneyTransferDebited{},
+       es::v1::MoneyTransferDebited{}, es::v1::MoneyTransferDebited{}});
   EXPECT_EQ(transfer.status, TransferStatus::kDebited);
 
-  transfer = FoldTransfer({es::v1::MoneyTransferCompleted{},
-                           es::v1::MoneyTransferFailedDueToLackOfFunds{}},
-                          transfer);
+  transfer = FoldTransfer(
+      {es::v1::MoneyTransferCompleted{}, es::v1::MoneyTransferFailedDueToLackOfFunds{}}, transfer);
   EXPECT_EQ(transfer.status, TransferStatus::kCompleted);
   EXPECT_EQ(transfer.failure_reason, TransferFailure::kNone);
   EXPECT_EQ(transfer.version, 7u);
@@ -187,24 +182,23 @@ TEST(OriginalExample, EventsOutOfOrder) {
 // Complete is refused, the repeated Debits are accepted without an event,
 // the late Fail is refused.
 TEST(OriginalExample, EventsOutOfOrderAsCommandsWriteOnlyLegalMoves) {
-  TransferState transfer = FoldTransfer(
-      DecideTransfer({}, CreateTransferCommand("t1", "a1", "a2", 100)).events);
+  TransferState transfer =
+      FoldTransfer(DecideTransfer({}, CreateTransferCommand("t1", "a1", "a2", 100)).events);
   auto apply = [&transfer](const es::v1::Command& command) {
     Decision decision = DecideTransfer(transfer, command);
     transfer = FoldTransfer(decision.events, transfer);
     return decision;
   };
-  EXPECT_EQ(RefusalOf(apply(CompleteTransferCommand("t1"))),
-            es::v1::REFUSAL_CODE_INVALID_STATE);
+  EXPECT_EQ(RefusalOf(apply(CompleteTransferCommand("t1"))), es::v1::REFUSAL_CODE_INVALID_STATE);
   EXPECT_EQ(apply(DebitTransferCommand("t1")).events.size(), 1u);
   EXPECT_TRUE(apply(DebitTransferCommand("t1")).events.empty());
   EXPECT_TRUE(apply(DebitTransferCommand("t1")).events.empty());
   EXPECT_EQ(transfer.status, TransferStatus::kDebited);
 
   EXPECT_EQ(apply(CompleteTransferCommand("t1")).events.size(), 1u);
-  EXPECT_EQ(RefusalOf(apply(FailTransferCommand(
-                "t1", es::v1::TRANSFER_FAILURE_REASON_LACK_OF_FUNDS))),
-            es::v1::REFUSAL_CODE_INVALID_STATE);
+  EXPECT_EQ(
+      RefusalOf(apply(FailTransferCommand("t1", es::v1::TRANSFER_FAILURE_REASON_LACK_OF_FUNDS))),
+      es::v1::REFUSAL_CODE_INVALID_STATE);
   EXPECT_EQ(transfer.status, TransferStatus::kCompleted);
   EXPECT_EQ(transfer.version, 3u);  // Created, Debited, Completed
 }
@@ -215,8 +209,7 @@ TEST(OriginalExample, FullTransfer) {
   ASSERT_TRUE(bank.Execute(OpenAccountCommand("a1", "one", 100)).accepted());
   ASSERT_TRUE(bank.Execute(OpenAccountCommand("a2", "two", 10)).accepted());
 
-  ASSERT_TRUE(
-      bank.Execute(CreateTransferCommand("t1", "a1", "a2", 67)).accepted());
+  ASSERT_TRUE(bank.Execute(CreateTransferCommand("t1", "a1", "a2", 67)).accepted());
   EXPECT_EQ(bank.Transfer("t1").status, TransferStatus::kCreated);
   bank.RunSaga();
 
@@ -231,8 +224,7 @@ TEST(OriginalExample, FullTransferFailed) {
   ASSERT_TRUE(bank.Execute(OpenAccountCommand("a1", "one", 100)).accepted());
   ASSERT_TRUE(bank.Execute(OpenAccountCommand("a2", "two", 10)).accepted());
 
-  ASSERT_TRUE(
-      bank.Execute(CreateTransferCommand("t1", "a2", "a1", 67)).accepted());
+  ASSERT_TRUE(bank.Execute(CreateTransferCommand("t1", "a2", "a1", 67)).accepted());
   EXPECT_EQ(bank.Transfer("t1").status, TransferStatus::kCreated);
   bank.RunSaga();
 
@@ -255,10 +247,8 @@ TEST(OriginalExample, ServicesScenario) {
   EXPECT_EQ(overdraft.events.size(), 1u);  // AccountDebitFailed, recorded
   // Both transfers are requested before the saga runs, as the original sent
   // both to its handler goroutines at once.
-  ASSERT_TRUE(
-      bank.Execute(CreateTransferCommand("t1", "a1", "a2", 10)).accepted());
-  ASSERT_TRUE(
-      bank.Execute(CreateTransferCommand("t2", "a2", "a1", 100)).accepted());
+  ASSERT_TRUE(bank.Execute(CreateTransferCommand("t1", "a1", "a2", 10)).accepted());
+  ASSERT_TRUE(bank.Execute(CreateTransferCommand("t2", "a2", "a1", 100)).accepted());
   bank.RunSaga();
 
   AccountState account1 = bank.Account("a1");
@@ -275,8 +265,7 @@ TEST(OriginalExample, ServicesScenario) {
   EXPECT_EQ(transfer1.to_account, "a2");
   EXPECT_EQ(transfer1.status, TransferStatus::kCompleted);
   EXPECT_EQ(bank.EventTypes(TransferStreamId("t1")),
-            (std::vector<std::string>{"es.v1.MoneyTransferCreated",
-                                      "es.v1.MoneyTransferDebited",
+            (std::vector<std::string>{"es.v1.MoneyTransferCreated", "es.v1.MoneyTransferDebited",
                                       "es.v1.MoneyTransferCompleted"}));
 
   TransferState transfer2 = bank.Transfer("t2");
@@ -285,10 +274,9 @@ TEST(OriginalExample, ServicesScenario) {
   EXPECT_EQ(transfer2.from_account, "a2");
   EXPECT_EQ(transfer2.to_account, "a1");
   EXPECT_EQ(transfer2.status, TransferStatus::kFailed);
-  EXPECT_EQ(
-      bank.EventTypes(TransferStreamId("t2")),
-      (std::vector<std::string>{"es.v1.MoneyTransferCreated",
-                                "es.v1.MoneyTransferFailedDueToLackOfFunds"}));
+  EXPECT_EQ(bank.EventTypes(TransferStreamId("t2")),
+            (std::vector<std::string>{"es.v1.MoneyTransferCreated",
+                                      "es.v1.MoneyTransferFailedDueToLackOfFunds"}));
 }
 
 // ---- Beyond the original: failure needs ----
@@ -297,8 +285,7 @@ TEST(BankScenario, RefundsTheSourceWhenTheTargetClosedBeforeTheCredit) {
   InMemoryBank bank;
   ASSERT_TRUE(bank.Execute(OpenAccountCommand("a1", "one", 100)).accepted());
   ASSERT_TRUE(bank.Execute(OpenAccountCommand("a2", "two", 0)).accepted());
-  ASSERT_TRUE(
-      bank.Execute(CreateTransferCommand("t1", "a1", "a2", 30)).accepted());
+  ASSERT_TRUE(bank.Execute(CreateTransferCommand("t1", "a1", "a2", 30)).accepted());
   ASSERT_TRUE(bank.Execute(CloseAccountCommand("a2")).accepted());
   bank.RunSaga();
 
@@ -309,17 +296,14 @@ TEST(BankScenario, RefundsTheSourceWhenTheTargetClosedBeforeTheCredit) {
   EXPECT_EQ(transfer.failure_reason, TransferFailure::kCreditRefused);
   EXPECT_EQ(
       bank.EventTypes(AccountStreamId("a1")),
-      (std::vector<std::string>{
-          "es.v1.AccountOpened", "es.v1.AccountDebitedBecauseOfMoneyTransfer",
-          "es.v1.AccountRefundedBecauseOfMoneyTransfer"}));
+      (std::vector<std::string>{"es.v1.AccountOpened", "es.v1.AccountDebitedBecauseOfMoneyTransfer",
+                                "es.v1.AccountRefundedBecauseOfMoneyTransfer"}));
   EXPECT_EQ(bank.EventTypes(AccountStreamId("a2")),
-            (std::vector<std::string>{
-                "es.v1.AccountOpened", "es.v1.AccountClosed",
-                "es.v1.AccountCreditBecauseOfMoneyTransferFailed"}));
+            (std::vector<std::string>{"es.v1.AccountOpened", "es.v1.AccountClosed",
+                                      "es.v1.AccountCreditBecauseOfMoneyTransferFailed"}));
   EXPECT_EQ(bank.EventTypes(TransferStreamId("t1")),
-            (std::vector<std::string>{
-                "es.v1.MoneyTransferCreated", "es.v1.MoneyTransferDebited",
-                "es.v1.MoneyTransferFailedDueToRefusedCredit"}));
+            (std::vector<std::string>{"es.v1.MoneyTransferCreated", "es.v1.MoneyTransferDebited",
+                                      "es.v1.MoneyTransferFailedDueToRefusedCredit"}));
 }
 
 TEST(BankScenario, RefusesTransferInvolvingUnknownOrClosedAccount) {
@@ -338,8 +322,7 @@ TEST(BankScenario, ReplayingTheSagaFromTheStartChangesNothing) {
   InMemoryBank bank;
   ASSERT_TRUE(bank.Execute(OpenAccountCommand("a1", "one", 100)).accepted());
   ASSERT_TRUE(bank.Execute(OpenAccountCommand("a2", "two", 10)).accepted());
-  ASSERT_TRUE(
-      bank.Execute(CreateTransferCommand("t1", "a1", "a2", 67)).accepted());
+  ASSERT_TRUE(bank.Execute(CreateTransferCommand("t1", "a1", "a2", 67)).accepted());
   bank.RunSaga();
   const std::size_t events_before = bank.LogSize();
 

@@ -35,16 +35,14 @@ Event AccountEventOf(const std::string& account_id) {
 }
 
 es::v1::AccountCreditBecauseOfMoneyTransferFailed CreditRefusedEvent() {
-  auto event =
-      AccountEventOf<es::v1::AccountCreditBecauseOfMoneyTransferFailed>("a2");
+  auto event = AccountEventOf<es::v1::AccountCreditBecauseOfMoneyTransferFailed>("a2");
   event.set_reason("account closed");
   event.set_source_account("a1");
   return event;
 }
 
 TEST(TransferSaga, DebitsTheSourceWhenTransferCreated) {
-  SagaReaction reaction =
-      ReactToEvent("e1", TransferEventOf<es::v1::MoneyTransferCreated>("t1"));
+  SagaReaction reaction = ReactToEvent("e1", TransferEventOf<es::v1::MoneyTransferCreated>("t1"));
   ASSERT_TRUE(reaction);
   ASSERT_TRUE(reaction->has_debit_account_because_of_money_transfer());
   const auto& debit = reaction->debit_account_because_of_money_transfer();
@@ -54,16 +52,15 @@ TEST(TransferSaga, DebitsTheSourceWhenTransferCreated) {
 }
 
 TEST(TransferSaga, MarksTransferDebitedWhenSourceDebited) {
-  SagaReaction reaction = ReactToEvent(
-      "e2", AccountEventOf<es::v1::AccountDebitedBecauseOfMoneyTransfer>("a1"));
+  SagaReaction reaction =
+      ReactToEvent("e2", AccountEventOf<es::v1::AccountDebitedBecauseOfMoneyTransfer>("a1"));
   ASSERT_TRUE(reaction);
   ASSERT_TRUE(reaction->has_debit_money_transfer());
   EXPECT_EQ(reaction->debit_money_transfer().transfer_id(), "t1");
 }
 
 TEST(TransferSaga, CreditsTheTargetNamingTheSourceWhenTransferDebited) {
-  SagaReaction reaction =
-      ReactToEvent("e3", TransferEventOf<es::v1::MoneyTransferDebited>("t1"));
+  SagaReaction reaction = ReactToEvent("e3", TransferEventOf<es::v1::MoneyTransferDebited>("t1"));
   ASSERT_TRUE(reaction);
   ASSERT_TRUE(reaction->has_credit_account_because_of_money_transfer());
   const auto& credit = reaction->credit_account_because_of_money_transfer();
@@ -74,18 +71,16 @@ TEST(TransferSaga, CreditsTheTargetNamingTheSourceWhenTransferDebited) {
 }
 
 TEST(TransferSaga, CompletesTransferWhenTargetCredited) {
-  SagaReaction reaction = ReactToEvent(
-      "e4",
-      AccountEventOf<es::v1::AccountCreditedBecauseOfMoneyTransfer>("a2"));
+  SagaReaction reaction =
+      ReactToEvent("e4", AccountEventOf<es::v1::AccountCreditedBecauseOfMoneyTransfer>("a2"));
   ASSERT_TRUE(reaction);
   ASSERT_TRUE(reaction->has_complete_money_transfer());
   EXPECT_EQ(reaction->complete_money_transfer().transfer_id(), "t1");
 }
 
 TEST(TransferSaga, FailsTransferForLackOfFundsWhenSourceDebitFailed) {
-  SagaReaction reaction = ReactToEvent(
-      "e5",
-      AccountEventOf<es::v1::AccountDebitBecauseOfMoneyTransferFailed>("a1"));
+  SagaReaction reaction =
+      ReactToEvent("e5", AccountEventOf<es::v1::AccountDebitBecauseOfMoneyTransferFailed>("a1"));
   ASSERT_TRUE(reaction);
   ASSERT_TRUE(reaction->has_fail_money_transfer());
   EXPECT_EQ(reaction->fail_money_transfer().transfer_id(), "t1");
@@ -105,9 +100,8 @@ TEST(TransferSaga, RefundsTheSourceWhenTargetCreditFailed) {
 }
 
 TEST(TransferSaga, FailsTransferForRefusedCreditWhenSourceRefunded) {
-  SagaReaction reaction = ReactToEvent(
-      "e7",
-      AccountEventOf<es::v1::AccountRefundedBecauseOfMoneyTransfer>("a1"));
+  SagaReaction reaction =
+      ReactToEvent("e7", AccountEventOf<es::v1::AccountRefundedBecauseOfMoneyTransfer>("a1"));
   ASSERT_TRUE(reaction);
   ASSERT_TRUE(reaction->has_fail_money_transfer());
   EXPECT_EQ(reaction->fail_money_transfer().transfer_id(), "t1");
@@ -136,8 +130,8 @@ TEST(TransferSaga, IgnoresEventsThatEndNoStep) {
 }
 
 TEST(TransferSaga, CommandIdIsDerivedFromTheCausingEventId) {
-  SagaReaction reaction = ReactToEvent(
-      "3f1c-77", TransferEventOf<es::v1::MoneyTransferCreated>("t1"));
+  SagaReaction reaction =
+      ReactToEvent("3f1c-77", TransferEventOf<es::v1::MoneyTransferCreated>("t1"));
   ASSERT_TRUE(reaction);
   EXPECT_EQ(reaction->command_id(), "saga-3f1c-77");
   EXPECT_EQ(SagaCommandId("3f1c-77"), "saga-3f1c-77");
@@ -155,13 +149,11 @@ TEST(TransferSaga, ReactingAgainToTheSameEventYieldsTheIdenticalCommand) {
 
 TEST(TransferSaga, DistinctEventsYieldDistinctCommandIds) {
   const DomainEvent event = TransferEventOf<es::v1::MoneyTransferCreated>("t1");
-  EXPECT_NE(ReactToEvent("e1", event)->command_id(),
-            ReactToEvent("e2", event)->command_id());
+  EXPECT_NE(ReactToEvent("e1", event)->command_id(), ReactToEvent("e2", event)->command_id());
 }
 
 TEST(TransferSaga, ReactsToAStoredRecord) {
-  EncodedEvent encoded =
-      EncodeEvent(TransferEventOf<es::v1::MoneyTransferCreated>("t1"));
+  EncodedEvent encoded = EncodeEvent(TransferEventOf<es::v1::MoneyTransferCreated>("t1"));
   es::v1::EventRecord record;
   record.set_event_id("e1");
   record.set_stream_id(TransferStreamId("t1"));

@@ -16,8 +16,7 @@ namespace es::domain::testing {
 
 using es::v1::Command;
 
-inline Command OpenAccountCommand(const std::string& account_id,
-                                  const std::string& owner,
+inline Command OpenAccountCommand(const std::string& account_id, const std::string& owner,
                                   int64_t initial_balance) {
   Command command;
   auto* open = command.mutable_open_account();
@@ -27,16 +26,14 @@ inline Command OpenAccountCommand(const std::string& account_id,
   return command;
 }
 
-inline Command CreditAccountCommand(const std::string& account_id,
-                                    int64_t amount) {
+inline Command CreditAccountCommand(const std::string& account_id, int64_t amount) {
   Command command;
   command.mutable_credit_account()->set_account_id(account_id);
   command.mutable_credit_account()->set_amount(amount);
   return command;
 }
 
-inline Command DebitAccountCommand(const std::string& account_id,
-                                   int64_t amount) {
+inline Command DebitAccountCommand(const std::string& account_id, int64_t amount) {
   Command command;
   command.mutable_debit_account()->set_account_id(account_id);
   command.mutable_debit_account()->set_amount(amount);
@@ -50,8 +47,7 @@ inline Command CloseAccountCommand(const std::string& account_id) {
 }
 
 inline Command DebitForTransferCommand(const std::string& account_id,
-                                       const std::string& transfer_id,
-                                       int64_t amount) {
+                                       const std::string& transfer_id, int64_t amount) {
   Command command;
   auto* debit = command.mutable_debit_account_because_of_money_transfer();
   debit->set_account_id(account_id);
@@ -61,8 +57,7 @@ inline Command DebitForTransferCommand(const std::string& account_id,
 }
 
 inline Command CreditForTransferCommand(const std::string& account_id,
-                                        const std::string& transfer_id,
-                                        int64_t amount,
+                                        const std::string& transfer_id, int64_t amount,
                                         const std::string& source_account) {
   Command command;
   auto* credit = command.mutable_credit_account_because_of_money_transfer();
@@ -74,8 +69,7 @@ inline Command CreditForTransferCommand(const std::string& account_id,
 }
 
 inline Command RefundForTransferCommand(const std::string& account_id,
-                                        const std::string& transfer_id,
-                                        int64_t amount) {
+                                        const std::string& transfer_id, int64_t amount) {
   Command command;
   auto* refund = command.mutable_refund_account_because_of_money_transfer();
   refund->set_account_id(account_id);
@@ -85,8 +79,7 @@ inline Command RefundForTransferCommand(const std::string& account_id,
 }
 
 inline Command CreateTransferCommand(const std::string& transfer_id,
-                                     const std::string& from_account,
-                                     const std::string& to_account,
+                                     const std::string& from_account, const std::string& to_account,
                                      int64_t amount) {
   Command command;
   auto* create = command.mutable_create_money_transfer();
@@ -117,8 +110,7 @@ inline Command FailTransferCommand(const std::string& transfer_id,
   return command;
 }
 
-inline AccountState FoldAccount(const std::vector<DomainEvent>& events,
-                                AccountState state = {}) {
+inline AccountState FoldAccount(const std::vector<DomainEvent>& events, AccountState state = {}) {
   for (const DomainEvent& event : events) state = EvolveAccount(state, event);
   return state;
 }
@@ -130,24 +122,20 @@ inline TransferState FoldTransfer(const std::vector<DomainEvent>& events,
 }
 
 // The account after `command` (which must be accepted) on `state`.
-inline AccountState AfterAccountCommand(const AccountState& state,
-                                        const Command& command) {
+inline AccountState AfterAccountCommand(const AccountState& state, const Command& command) {
   return FoldAccount(DecideAccount(state, command).events, state);
 }
 
 // An account opened with `balance`, as its stream would rebuild it.
-inline AccountState OpenedAccount(const std::string& account_id,
-                                  int64_t balance) {
-  return AfterAccountCommand(
-      {}, OpenAccountCommand(account_id, "owner of " + account_id, balance));
+inline AccountState OpenedAccount(const std::string& account_id, int64_t balance) {
+  return AfterAccountCommand({}, OpenAccountCommand(account_id, "owner of " + account_id, balance));
 }
 
 // A transfer created and then moved by `commands`, in order.
 inline TransferState TransferAfter(const std::vector<Command>& commands,
                                    const std::string& transfer_id = "t1") {
-  TransferState state = FoldTransfer(
-      DecideTransfer({}, CreateTransferCommand(transfer_id, "a1", "a2", 25))
-          .events);
+  TransferState state =
+      FoldTransfer(DecideTransfer({}, CreateTransferCommand(transfer_id, "a1", "a2", 25)).events);
   for (const Command& command : commands) {
     state = FoldTransfer(DecideTransfer(state, command).events, state);
   }
@@ -162,8 +150,7 @@ const Event* SingleEventAs(const Decision& decision) {
 }
 
 inline es::v1::RefusalCode RefusalOf(const Decision& decision) {
-  return decision.rejection ? decision.rejection->code
-                            : es::v1::REFUSAL_CODE_UNSPECIFIED;
+  return decision.rejection ? decision.rejection->code : es::v1::REFUSAL_CODE_UNSPECIFIED;
 }
 
 }  // namespace es::domain::testing

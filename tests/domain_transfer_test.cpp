@@ -18,22 +18,19 @@ constexpr auto kCreditRefused = es::v1::TRANSFER_FAILURE_REASON_CREDIT_REFUSED;
 TransferState Created() { return TransferAfter({}); }
 TransferState Debited() { return TransferAfter({DebitTransferCommand("t1")}); }
 TransferState Completed() {
-  return TransferAfter(
-      {DebitTransferCommand("t1"), CompleteTransferCommand("t1")});
+  return TransferAfter({DebitTransferCommand("t1"), CompleteTransferCommand("t1")});
 }
 TransferState FailedForLackOfFunds() {
   return TransferAfter({FailTransferCommand("t1", kLackOfFunds)});
 }
 TransferState FailedForRefusedCredit() {
-  return TransferAfter(
-      {DebitTransferCommand("t1"), FailTransferCommand("t1", kCreditRefused)});
+  return TransferAfter({DebitTransferCommand("t1"), FailTransferCommand("t1", kCreditRefused)});
 }
 
 // ---- CreateMoneyTransfer ----
 
 TEST(TransferDecider, CreatesTransfer) {
-  Decision decision =
-      DecideTransfer({}, CreateTransferCommand("t1", "a1", "a2", 10));
+  Decision decision = DecideTransfer({}, CreateTransferCommand("t1", "a1", "a2", 10));
   ASSERT_TRUE(decision.accepted());
   const auto* created = SingleEventAs<es::v1::MoneyTransferCreated>(decision);
   ASSERT_NE(created, nullptr);
@@ -44,42 +41,35 @@ TEST(TransferDecider, CreatesTransfer) {
 }
 
 TEST(TransferDecider, RefusesTransferToTheSameAccount) {
-  EXPECT_EQ(RefusalOf(DecideTransfer(
-                {}, CreateTransferCommand("t1", "a1", "a1", 10))),
+  EXPECT_EQ(RefusalOf(DecideTransfer({}, CreateTransferCommand("t1", "a1", "a1", 10))),
             es::v1::REFUSAL_CODE_SAME_ACCOUNT);
 }
 
 TEST(TransferDecider, RefusesZeroOrNegativeAmount) {
   for (int64_t amount : {int64_t{0}, int64_t{-10}}) {
-    EXPECT_EQ(RefusalOf(DecideTransfer(
-                  {}, CreateTransferCommand("t1", "a1", "a2", amount))),
+    EXPECT_EQ(RefusalOf(DecideTransfer({}, CreateTransferCommand("t1", "a1", "a2", amount))),
               es::v1::REFUSAL_CODE_INVALID_AMOUNT)
         << amount;
   }
 }
 
 TEST(TransferDecider, RefusesEmptyIds) {
-  EXPECT_EQ(
-      RefusalOf(DecideTransfer({}, CreateTransferCommand("", "a1", "a2", 10))),
-      es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
-  EXPECT_EQ(
-      RefusalOf(DecideTransfer({}, CreateTransferCommand("t1", "", "a2", 10))),
-      es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
-  EXPECT_EQ(
-      RefusalOf(DecideTransfer({}, CreateTransferCommand("t1", "a1", "", 10))),
-      es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
+  EXPECT_EQ(RefusalOf(DecideTransfer({}, CreateTransferCommand("", "a1", "a2", 10))),
+            es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
+  EXPECT_EQ(RefusalOf(DecideTransfer({}, CreateTransferCommand("t1", "", "a2", 10))),
+            es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
+  EXPECT_EQ(RefusalOf(DecideTransfer({}, CreateTransferCommand("t1", "a1", "", 10))),
+            es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
 }
 
 TEST(TransferDecider, RefusesIdLongerThan128Bytes) {
   EXPECT_EQ(
-      RefusalOf(DecideTransfer(
-          {}, CreateTransferCommand(std::string(129, 't'), "a1", "a2", 10))),
+      RefusalOf(DecideTransfer({}, CreateTransferCommand(std::string(129, 't'), "a1", "a2", 10))),
       es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
 }
 
 TEST(TransferDecider, RefusesCreateOfExistingTransfer) {
-  EXPECT_EQ(RefusalOf(DecideTransfer(
-                Created(), CreateTransferCommand("t1", "a1", "a2", 25))),
+  EXPECT_EQ(RefusalOf(DecideTransfer(Created(), CreateTransferCommand("t1", "a1", "a2", 25))),
             es::v1::REFUSAL_CODE_ALREADY_EXISTS);
 }
 
@@ -116,15 +106,13 @@ TEST(TransferDecider, RefusesDebitOfFinishedTransfer) {
 TEST(TransferDecider, CompletesDebitedTransfer) {
   Decision decision = DecideTransfer(Debited(), CompleteTransferCommand("t1"));
   ASSERT_TRUE(decision.accepted());
-  const auto* completed =
-      SingleEventAs<es::v1::MoneyTransferCompleted>(decision);
+  const auto* completed = SingleEventAs<es::v1::MoneyTransferCompleted>(decision);
   ASSERT_NE(completed, nullptr);
   EXPECT_EQ(completed->amount(), 25);
 }
 
 TEST(TransferDecider, CompleteOfCompletedTransferIsAcceptedWithoutEvent) {
-  Decision decision =
-      DecideTransfer(Completed(), CompleteTransferCommand("t1"));
+  Decision decision = DecideTransfer(Completed(), CompleteTransferCommand("t1"));
   EXPECT_TRUE(decision.accepted());
   EXPECT_TRUE(decision.events.empty());
 }
@@ -132,81 +120,66 @@ TEST(TransferDecider, CompleteOfCompletedTransferIsAcceptedWithoutEvent) {
 TEST(TransferDecider, RefusesCompleteOfTransferNotDebited) {
   EXPECT_EQ(RefusalOf(DecideTransfer(Created(), CompleteTransferCommand("t1"))),
             es::v1::REFUSAL_CODE_INVALID_STATE);
-  EXPECT_EQ(RefusalOf(DecideTransfer(FailedForRefusedCredit(),
-                                     CompleteTransferCommand("t1"))),
+  EXPECT_EQ(RefusalOf(DecideTransfer(FailedForRefusedCredit(), CompleteTransferCommand("t1"))),
             es::v1::REFUSAL_CODE_INVALID_STATE);
 }
 
 // ---- FailMoneyTransfer ----
 
 TEST(TransferDecider, FailsCreatedTransferForLackOfFunds) {
-  Decision decision =
-      DecideTransfer(Created(), FailTransferCommand("t1", kLackOfFunds));
+  Decision decision = DecideTransfer(Created(), FailTransferCommand("t1", kLackOfFunds));
   ASSERT_TRUE(decision.accepted());
-  EXPECT_NE(
-      SingleEventAs<es::v1::MoneyTransferFailedDueToLackOfFunds>(decision),
-      nullptr);
+  EXPECT_NE(SingleEventAs<es::v1::MoneyTransferFailedDueToLackOfFunds>(decision), nullptr);
 }
 
 TEST(TransferDecider, FailsDebitedTransferForRefusedCredit) {
-  Decision decision =
-      DecideTransfer(Debited(), FailTransferCommand("t1", kCreditRefused));
+  Decision decision = DecideTransfer(Debited(), FailTransferCommand("t1", kCreditRefused));
   ASSERT_TRUE(decision.accepted());
-  EXPECT_NE(
-      SingleEventAs<es::v1::MoneyTransferFailedDueToRefusedCredit>(decision),
-      nullptr);
+  EXPECT_NE(SingleEventAs<es::v1::MoneyTransferFailedDueToRefusedCredit>(decision), nullptr);
 }
 
 TEST(TransferDecider, RefusesLackOfFundsFailureOnceSourceWasDebited) {
-  EXPECT_EQ(RefusalOf(DecideTransfer(Debited(),
-                                     FailTransferCommand("t1", kLackOfFunds))),
+  EXPECT_EQ(RefusalOf(DecideTransfer(Debited(), FailTransferCommand("t1", kLackOfFunds))),
             es::v1::REFUSAL_CODE_INVALID_STATE);
 }
 
 TEST(TransferDecider, RefusesRefusedCreditFailureBeforeSourceWasDebited) {
-  EXPECT_EQ(RefusalOf(DecideTransfer(
-                Created(), FailTransferCommand("t1", kCreditRefused))),
+  EXPECT_EQ(RefusalOf(DecideTransfer(Created(), FailTransferCommand("t1", kCreditRefused))),
             es::v1::REFUSAL_CODE_INVALID_STATE);
 }
 
 TEST(TransferDecider, RefusesFailureOfCompletedTransfer) {
-  EXPECT_EQ(RefusalOf(DecideTransfer(
-                Completed(), FailTransferCommand("t1", kCreditRefused))),
+  EXPECT_EQ(RefusalOf(DecideTransfer(Completed(), FailTransferCommand("t1", kCreditRefused))),
             es::v1::REFUSAL_CODE_INVALID_STATE);
 }
 
 TEST(TransferDecider, RepeatedFailureForTheSameReasonIsAcceptedWithoutEvent) {
-  Decision lack = DecideTransfer(FailedForLackOfFunds(),
-                                 FailTransferCommand("t1", kLackOfFunds));
+  Decision lack = DecideTransfer(FailedForLackOfFunds(), FailTransferCommand("t1", kLackOfFunds));
   EXPECT_TRUE(lack.accepted());
   EXPECT_TRUE(lack.events.empty());
-  Decision refused = DecideTransfer(FailedForRefusedCredit(),
-                                    FailTransferCommand("t1", kCreditRefused));
+  Decision refused =
+      DecideTransfer(FailedForRefusedCredit(), FailTransferCommand("t1", kCreditRefused));
   EXPECT_TRUE(refused.accepted());
   EXPECT_TRUE(refused.events.empty());
 }
 
 TEST(TransferDecider, RefusesFailureForAnotherReasonOfFailedTransfer) {
   EXPECT_EQ(
-      RefusalOf(DecideTransfer(FailedForLackOfFunds(),
-                               FailTransferCommand("t1", kCreditRefused))),
+      RefusalOf(DecideTransfer(FailedForLackOfFunds(), FailTransferCommand("t1", kCreditRefused))),
       es::v1::REFUSAL_CODE_INVALID_STATE);
 }
 
 TEST(TransferDecider, RefusesFailureWithoutReason) {
-  EXPECT_EQ(
-      RefusalOf(DecideTransfer(
-          Created(), FailTransferCommand(
-                         "t1", es::v1::TRANSFER_FAILURE_REASON_UNSPECIFIED))),
-      es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
+  EXPECT_EQ(RefusalOf(DecideTransfer(
+                Created(), FailTransferCommand("t1", es::v1::TRANSFER_FAILURE_REASON_UNSPECIFIED))),
+            es::v1::REFUSAL_CODE_INVALID_ARGUMENT);
 }
 
 // ---- Unknown and misrouted ----
 
 TEST(TransferDecider, RefusesCommandsForUnknownTransfer) {
-  for (const es::v1::Command& command :
-       {DebitTransferCommand("t1"), CompleteTransferCommand("t1"),
-        FailTransferCommand("t1", kLackOfFunds)}) {
+  for (const es::v1::Command& command : {DebitTransferCommand("t1"), CompleteTransferCommand("t1"),
+                                         FailTransferCommand("t1", kLackOfFunds)}) {
     Decision decision = DecideTransfer({}, command);
     EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_UNKNOWN_TRANSFER);
     EXPECT_TRUE(decision.events.empty());
@@ -273,8 +246,7 @@ TEST(TransferEvolution, OnlyCompletedAndFailedAreTerminal) {
 // ---- ValidateTransferAccounts ----
 
 TEST(TransferAccountsRule, AcceptsTwoOpenAccounts) {
-  EXPECT_FALSE(
-      ValidateTransferAccounts(OpenedAccount("a1", 0), OpenedAccount("a2", 0)));
+  EXPECT_FALSE(ValidateTransferAccounts(OpenedAccount("a1", 0), OpenedAccount("a2", 0)));
 }
 
 TEST(TransferAccountsRule, RefusesUnknownSourceOrTarget) {
@@ -287,8 +259,7 @@ TEST(TransferAccountsRule, RefusesUnknownSourceOrTarget) {
 }
 
 TEST(TransferAccountsRule, RefusesClosedSourceOrTarget) {
-  AccountState closed =
-      AfterAccountCommand(OpenedAccount("a9", 0), CloseAccountCommand("a9"));
+  AccountState closed = AfterAccountCommand(OpenedAccount("a9", 0), CloseAccountCommand("a9"));
   auto from_closed = ValidateTransferAccounts(closed, OpenedAccount("a2", 0));
   ASSERT_TRUE(from_closed);
   EXPECT_EQ(from_closed->code, es::v1::REFUSAL_CODE_ACCOUNT_CLOSED);

@@ -154,8 +154,9 @@ std::string Base64(const std::string& bytes) {
                                         const std::vector<EventRecord>& events) {
   std::vector<std::string> lines = Lines(out);
   if (lines.size() != events.size()) {
-    return ::testing::AssertionFailure() << lines.size() << " lines for " << events.size()
-                                         << " events:\n" << out.substr(0, 2000);
+    return ::testing::AssertionFailure()
+           << lines.size() << " lines for " << events.size() << " events:\n"
+           << out.substr(0, 2000);
   }
   for (size_t i = 0; i < lines.size(); ++i) {
     ::testing::AssertionResult same = IsJsonOf(lines[i], events[i]);
@@ -206,8 +207,8 @@ class EsctlProcessTest : public ::testing::Test {
   void AppendMany(int count, int streams) {
     StoreTestClient client(context_, requests_);
     for (int i = 0; i < count; ++i) {
-      es::v1::StoreRequest request = AppendRequestOf(MakeAppend(
-          "s-" + std::to_string(i % streams), "many-" + std::to_string(i), ExpectAny()));
+      es::v1::StoreRequest request = AppendRequestOf(
+          MakeAppend("s-" + std::to_string(i % streams), "many-" + std::to_string(i), ExpectAny()));
       request.set_request_id(static_cast<uint64_t>(i));
       client.Send(request);
     }
@@ -435,17 +436,17 @@ TEST_F(EsctlProcessTest, PingExitsThreeWithOneLineOnStderrWhenNothingListens) {
 
 TEST_F(EsctlProcessTest, UsageErrorsExitTwo) {
   const std::vector<std::vector<std::string>> usage_errors = {
-      {},                                     // no verb
-      {"frobnicate"},                         // unknown verb
-      {"credit", "acct-1"},                   // missing argument
-      {"credit", "acct-1", "ten"},            // non-numeric amount
-      {"debit", "acct-1", "12x"},             // non-numeric amount
+      {},                           // no verb
+      {"frobnicate"},               // unknown verb
+      {"credit", "acct-1"},         // missing argument
+      {"credit", "acct-1", "ten"},  // non-numeric amount
+      {"debit", "acct-1", "12x"},   // non-numeric amount
       {"transfer", "acct-1", "acct-2", "lots"},
-      {"open-account"},                       // missing --owner
-      {"events", "--limit"},                  // option without its value
+      {"open-account"},       // missing --owner
+      {"events", "--limit"},  // option without its value
       {"events", "--from", "minus"},
       {"ping", "nosuchservice"},
-      {"--timeout", "0", "ping"},             // out of range
+      {"--timeout", "0", "ping"},  // out of range
       {"events", "--no-such-flag"},
   };
   for (const std::vector<std::string>& args : usage_errors) {

@@ -11,8 +11,8 @@
 namespace es::testing {
 
 struct StoreVariant {
-  std::string name;     // the test name suffix
-  std::string engine;   // the --engine value
+  std::string name;               // the test name suffix
+  std::string engine;             // the --engine value
   std::vector<std::string> args;  // --engine and anything else
 };
 
@@ -26,8 +26,7 @@ inline std::vector<StoreVariant> StoreEngineVariants() {
 // The engines, and the log engine rolling over every 64 KiB.
 inline std::vector<StoreVariant> StoreEngineVariantsWithSmallSegments() {
   std::vector<StoreVariant> variants = StoreEngineVariants();
-  variants.push_back(
-      {"LogSmallSegments", "log", {"--engine", "log", "--segment-bytes", "65536"}});
+  variants.push_back({"LogSmallSegments", "log", {"--engine", "log", "--segment-bytes", "65536"}});
   return variants;
 }
 

@@ -102,9 +102,9 @@ TEST(LogFormatTest, RecordsRoundTripAndACorruptByteIsCaught) {
   EXPECT_EQ(decoded.event_id, "cmd-1/0");
   EXPECT_EQ(decoded.type, "es.v1.AccountOpened");
   EXPECT_EQ(decoded.data, event.data);
-  EXPECT_EQ(logfmt::ParseFrame(std::string_view(bytes).substr(0, bytes.size() - 1), &frame,
-                               &needed),
-            logfmt::FrameStatus::kIncomplete);
+  EXPECT_EQ(
+      logfmt::ParseFrame(std::string_view(bytes).substr(0, bytes.size() - 1), &frame, &needed),
+      logfmt::FrameStatus::kIncomplete);
   EXPECT_EQ(needed, bytes.size());
   for (size_t i = 0; i < bytes.size(); ++i) {
     std::string spoiled = bytes;
@@ -157,8 +157,7 @@ class LogEventStorageTest : public ::testing::Test {
                     size_t data_bytes = 0) {
     std::vector<AppendRequest> requests;
     for (int i = 0; i < count; ++i) {
-      requests.push_back(
-          MakeAppend(stream, command_prefix + "-" + std::to_string(i), ExpectAny()));
+      requests.push_back(MakeAppend(stream, command_prefix + "-" + std::to_string(i), ExpectAny()));
       if (data_bytes > 0) requests.back().mutable_events(0)->set_data(std::string(data_bytes, 'd'));
     }
     for (const AppendOutcome& outcome : AppendBatch(requests)) {
@@ -244,7 +243,8 @@ std::string RecordsWithoutACommitMarker(uint64_t head) {
   return bytes;
 }
 
-class LogTornTailTest : public LogEventStorageTest, public ::testing::WithParamInterface<TornTail> {};
+class LogTornTailTest : public LogEventStorageTest,
+                        public ::testing::WithParamInterface<TornTail> {};
 
 TEST_P(LogTornTailTest, IsCutOffAtStartUpAndAppendsContinueAtTheNextPosition) {
   AppendEvents("a", "first", 2);
@@ -278,25 +278,25 @@ TEST_P(LogTornTailTest, IsCutOffAtStartUpAndAppendsContinueAtTheNextPosition) {
 
 INSTANTIATE_TEST_SUITE_P(
     Tails, LogTornTailTest,
-    ::testing::Values(
-        TornTail{"RecordsWithoutACommitMarker", RecordsWithoutACommitMarker},
-        TornTail{"HalfARecord",
-                 [](uint64_t head) {
-                   std::string records = RecordsWithoutACommitMarker(head);
-                   return records.substr(0, records.size() / 3 + 5);
-                 }},
-        TornTail{"AFewBytes", [](uint64_t) { return std::string("\x10\x00\x00", 3); }},
-        TornTail{"Zeros", [](uint64_t) { return std::string(8192, '\0'); }},
-        TornTail{"Garbage",
-                 [](uint64_t) {
-                   std::string garbage(5000, '\0');
-                   uint32_t x = 12345;
-                   for (char& c : garbage) {
-                     x = x * 1103515245 + 12345;
-                     c = static_cast<char>(x >> 16);
-                   }
-                   return garbage;
-                 }}),
+    ::testing::Values(TornTail{"RecordsWithoutACommitMarker", RecordsWithoutACommitMarker},
+                      TornTail{"HalfARecord",
+                               [](uint64_t head) {
+                                 std::string records = RecordsWithoutACommitMarker(head);
+                                 return records.substr(0, records.size() / 3 + 5);
+                               }},
+                      TornTail{"AFewBytes",
+                               [](uint64_t) { return std::string("\x10\x00\x00", 3); }},
+                      TornTail{"Zeros", [](uint64_t) { return std::string(8192, '\0'); }},
+                      TornTail{"Garbage",
+                               [](uint64_t) {
+                                 std::string garbage(5000, '\0');
+                                 uint32_t x = 12345;
+                                 for (char& c : garbage) {
+                                   x = x * 1103515245 + 12345;
+                                   c = static_cast<char>(x >> 16);
+                                 }
+                                 return garbage;
+                               }}),
     [](const ::testing::TestParamInfo<TornTail>& info) { return info.param.name; });
 
 TEST_F(LogEventStorageTest, ACorruptRecordInTheLastBatchDropsThatWholeBatch) {
@@ -377,8 +377,8 @@ TEST_F(LogEventStorageTest, RollsOverToNewSegmentsAndReadsAcrossThem) {
   size_t total = 0;
   int stream_1 = 0;
   for (int batch = 0; batch < 30; ++batch) {
-    AppendEvents("stream-" + std::to_string(batch % 3), "b" + std::to_string(batch),
-                 1 + batch % 4, 300);
+    AppendEvents("stream-" + std::to_string(batch % 3), "b" + std::to_string(batch), 1 + batch % 4,
+                 300);
     total += 1 + batch % 4;
     if (batch % 3 == 1) stream_1 += 1 + batch % 4;
   }
@@ -446,8 +446,7 @@ TEST_F(LogEventStorageTest, CorruptionInAnOlderSegmentIsRefused) {
 
   Status status = OpenFails();
 
-  EXPECT_NE(status.message().find("not the last segment"), std::string::npos)
-      << status.message();
+  EXPECT_NE(status.message().find("not the last segment"), std::string::npos) << status.message();
 }
 
 TEST_F(LogEventStorageTest, ASegmentLeftEmptyByAnInterruptedRollOverIsRemoved) {
@@ -462,8 +461,8 @@ TEST_F(LogEventStorageTest, ASegmentLeftEmptyByAnInterruptedRollOverIsRemoved) {
   const size_t segments = SegmentPaths().size();
   storage_.reset();
   // The next segment's file exists, but its header never became durable.
-  const std::string next = es::testing::LogDirectory(dir_) + "/" +
-                           logfmt::SegmentFileName(head + 1);
+  const std::string next =
+      es::testing::LogDirectory(dir_) + "/" + logfmt::SegmentFileName(head + 1);
   AppendToFile(next, std::string(12, '\0'));
 
   OpenStorage();
@@ -536,10 +535,12 @@ TEST_F(LogEventStorageTest, ADiskFullPartWayThroughABatchKeepsNothingOfIt) {
       MakeAppend("s", "big-1", ExpectExact(2)),
       MakeAppend("t", "big-2", ExpectNoStream()),
   };
-  for (AppendRequest& request : requests) request.mutable_events(0)->set_data(std::string(1000, 'x'));
+  for (AppendRequest& request : requests)
+    request.mutable_events(0)->set_data(std::string(1000, 'x'));
   std::vector<AppendOutcome> outcomes = AppendBatch(requests);
   for (auto* request : {&outcomes[0], &outcomes[1]}) {
-    EXPECT_EQ(request->status.code(), es::v1::ERROR_CODE_STORAGE_FULL) << request->status.ToString();
+    EXPECT_EQ(request->status.code(), es::v1::ERROR_CODE_STORAGE_FULL)
+        << request->status.ToString();
   }
 
   EXPECT_NE(outcomes[0].status.message().find("disk full"), std::string::npos)
@@ -658,8 +659,8 @@ TEST_F(LogEventStorageTest, ManySubmittedBatchesShareSyncsAndSurviveReopen) {
   OpenStorage();
   std::vector<AppendRequest> requests;
   for (int i = 0; i < 200; ++i) {
-    requests.push_back(MakeAppend("s-" + std::to_string(i % 7), "c" + std::to_string(i),
-                                  ExpectAny(), 1 + i % 3));
+    requests.push_back(
+        MakeAppend("s-" + std::to_string(i % 7), "c" + std::to_string(i), ExpectAny(), 1 + i % 3));
   }
   const int syncs_before = io_->syncs;
   for (const AppendRequest& request : requests) {

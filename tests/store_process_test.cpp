@@ -289,9 +289,9 @@ TEST_P(StoreProcessTest, RefusesAStaleAppendWithTheCurrentVersionInTheError) {
 TEST_P(StoreProcessTest, ASecondStoreOnTheSameDataDirExitsWithAnError) {
   ServiceProcess store = Start();
 
-  ExitStatus second = ServiceProcess::Run(BinaryPath("store_service"),
-                                          StoreArgs(dir_, VariantArgs(GetParam())),
-                                          dir_.File("second.log"));
+  ExitStatus second =
+      ServiceProcess::Run(BinaryPath("store_service"), StoreArgs(dir_, VariantArgs(GetParam())),
+                          dir_.File("second.log"));
 
   EXPECT_TRUE(second.exited);
   EXPECT_EQ(second.exit_code, 1);
@@ -305,9 +305,8 @@ TEST_P(StoreProcessTest, RefusesADataDirHoldingTheOtherEnginesData) {
   ASSERT_EQ(store.Terminate().exit_code, 0);
   const std::string other = GetParam().engine == "log" ? "sqlite" : "log";
 
-  ExitStatus exit = ServiceProcess::Run(BinaryPath("store_service"),
-                                        StoreArgs(dir_, {"--engine", other}),
-                                        dir_.File("other.log"));
+  ExitStatus exit = ServiceProcess::Run(
+      BinaryPath("store_service"), StoreArgs(dir_, {"--engine", other}), dir_.File("other.log"));
 
   EXPECT_TRUE(exit.exited);
   EXPECT_EQ(exit.exit_code, 1);
@@ -348,8 +347,8 @@ TEST(StoreCommandLineTest, RefusesAnUnknownEngineAndDbWithTheLogEngine) {
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"--engine", "rocksdb"},
         std::vector<std::string>{"--engine", "log", "--db", dir.File("x.db")}}) {
-    ExitStatus exit =
-        ServiceProcess::Run(BinaryPath("store_service"), StoreArgs(dir, args), dir.File("flags.log"));
+    ExitStatus exit = ServiceProcess::Run(BinaryPath("store_service"), StoreArgs(dir, args),
+                                          dir.File("flags.log"));
     EXPECT_TRUE(exit.exited);
     EXPECT_EQ(exit.exit_code, 2) << args[1];
   }

@@ -23,7 +23,9 @@ namespace es::testing {
 enum class Engine { kSqlite, kLog };
 
 // The --engine value.
-inline std::string EngineFlag(Engine engine) { return engine == Engine::kSqlite ? "sqlite" : "log"; }
+inline std::string EngineFlag(Engine engine) {
+  return engine == Engine::kSqlite ? "sqlite" : "log";
+}
 
 // For INSTANTIATE_TEST_SUITE_P: "Sqlite" or "Log".
 inline std::string EngineTestName(const ::testing::TestParamInfo<Engine>& info) {
@@ -85,8 +87,7 @@ struct EngineSettings {
 // The log engine's directory in `dir`.
 inline std::string LogDirectory(const TempDir& dir) { return dir.File("log"); }
 
-inline es::store::LogStorageOptions LogOptions(const TempDir& dir,
-                                               const EngineSettings& settings) {
+inline es::store::LogStorageOptions LogOptions(const TempDir& dir, const EngineSettings& settings) {
   es::store::LogStorageOptions options;
   options.directory = LogDirectory(dir);
   options.limits = settings.limits;

@@ -217,8 +217,8 @@ std::string DescribeDifference(const std::vector<EventRecord>& expected,
   std::map<std::string, uint64_t> versions;
   for (size_t i = 0; i < log.size(); ++i) {
     if (log[i].global_position() != i + 1) {
-      return ::testing::AssertionFailure() << "position " << log[i].global_position() << " at #"
-                                           << i;
+      return ::testing::AssertionFailure()
+             << "position " << log[i].global_position() << " at #" << i;
     }
     if (log[i].stream_version() != ++versions[log[i].stream_id()]) {
       return ::testing::AssertionFailure() << "stream " << log[i].stream_id() << " version "
@@ -229,9 +229,9 @@ std::string DescribeDifference(const std::vector<EventRecord>& expected,
 }
 
 std::string Describe(const es::bus::CatchUpCounters& counters) {
-  return std::to_string(counters.live_events) + " live, " +
-         std::to_string(counters.read_events) + " read, " + std::to_string(counters.repairs) +
-         " repairs, " + std::to_string(counters.store_unavailable) + " store unavailable";
+  return std::to_string(counters.live_events) + " live, " + std::to_string(counters.read_events) +
+         " read, " + std::to_string(counters.repairs) + " repairs, " +
+         std::to_string(counters.store_unavailable) + " store unavailable";
 }
 
 // ---------------------------------------------------------------------------
@@ -473,16 +473,15 @@ TEST_F(SubscriberProcessTest, FilteredSubscriberDetectsLossItCannotSeeByContigui
   ASSERT_EQ(probe->global_position(), caught_up_to);
 
   // Stalled during a burst that interleaves "a-" and "b-" streams.
-  ASSERT_EQ(AppendBurst(context_, requests_,
-                        Burst{.prefix = "mixed",
-                              .events = kBurst,
-                              .events_per_append = 2,
-                              .clients = 4,
-                              .window = 32,
-                              .stream_of =
-                                  [](uint64_t n) {
-                                    return Stream(n % 2 == 0 ? "a-" : "b-", n / 2, 20);
-                                  }}),
+  ASSERT_EQ(AppendBurst(
+                context_, requests_,
+                Burst{.prefix = "mixed",
+                      .events = kBurst,
+                      .events_per_append = 2,
+                      .clients = 4,
+                      .window = 32,
+                      .stream_of =
+                          [](uint64_t n) { return Stream(n % 2 == 0 ? "a-" : "b-", n / 2, 20); }}),
             kBurst);
 
   const std::vector<EventRecord> log = ReadWholeLog(context_, requests_);
@@ -520,16 +519,15 @@ TEST_F(SubscriberProcessTest, FilteredSubscriberFindsEventsLostBetweenOnesItSaw)
   lose_after = AppendOne(context_, requests_, "b-probe", "b-probe");
   ASSERT_TRUE(subscriber.WaitForCount(1));
 
-  ASSERT_EQ(AppendBurst(context_, requests_,
-                        Burst{.prefix = "mixed",
-                              .events = kBurst,
-                              .events_per_append = 1,
-                              .clients = 2,
-                              .window = 8,
-                              .stream_of =
-                                  [](uint64_t n) {
-                                    return Stream(n % 2 == 0 ? "a-" : "b-", n / 2, 10);
-                                  }}),
+  ASSERT_EQ(AppendBurst(
+                context_, requests_,
+                Burst{.prefix = "mixed",
+                      .events = kBurst,
+                      .events_per_append = 1,
+                      .clients = 2,
+                      .window = 8,
+                      .stream_of =
+                          [](uint64_t n) { return Stream(n % 2 == 0 ? "a-" : "b-", n / 2, 10); }}),
             kBurst);
   // A last b- event, so the subscriber's end is known; it is never lost.
   const uint64_t last = AppendOne(context_, requests_, "b-last", "b-last");
@@ -565,10 +563,10 @@ TEST_F(SubscriberProcessTest, SubscriberRidesThroughAStoreRestart) {
   // receiving the burst, and what the store had not yet sent it is gone.
   store_->Kill9();
   const size_t delivered_at_kill = subscriber.size();
-  *store_ = ServiceProcess::Start(BinaryPath("store_service"),
-                                  {"--data-dir", dir_.File("store"), "--bind-requests", requests_,
-                                   "--bind-events", events_},
-                                  dir_.File("store.log"));
+  *store_ = ServiceProcess::Start(
+      BinaryPath("store_service"),
+      {"--data-dir", dir_.File("store"), "--bind-requests", requests_, "--bind-events", events_},
+      dir_.File("store.log"));
   ASSERT_EQ(store_->endpoint("requests"), requests_);
   ASSERT_EQ(store_->endpoint("events"), events_);
   ASSERT_EQ(AppendBurst(context_, requests_,
@@ -587,8 +585,7 @@ TEST_F(SubscriberProcessTest, SubscriberRidesThroughAStoreRestart) {
   ASSERT_TRUE(GapFreeLog(log));
   EXPECT_TRUE(SameEvents(log, subscriber.events()));
   std::cout << "[ restart ] " << delivered_at_kill << " of " << probes + kBefore
-            << " delivered when the store was killed; " << Describe(subscriber.counters())
-            << "\n";
+            << " delivered when the store was killed; " << Describe(subscriber.counters()) << "\n";
 }
 
 // ---------------------------------------------------------------------------
@@ -642,14 +639,14 @@ TEST_F(SubscriberProcessTest, SilentTailIsRepairedBySilenceProbeWhenHeartbeatsAr
   constexpr uint64_t kTail = 100;
   std::atomic<uint64_t> lose_after{std::numeric_limits<uint64_t>::max()};
   std::atomic<bool> dark{false};
-  LossyRelay relay(context_, events_,
-                   {.send_hwm = 0, .drop = [&](const es::v1::LiveMessage& message) {
-                      if (message.has_event() &&
-                          message.event().global_position() > lose_after.load()) {
-                        dark = true;
-                      }
-                      return dark.load();
-                    }});
+  LossyRelay relay(
+      context_, events_,
+      {.send_hwm = 0, .drop = [&](const es::v1::LiveMessage& message) {
+         if (message.has_event() && message.event().global_position() > lose_after.load()) {
+           dark = true;
+         }
+         return dark.load();
+       }});
   ASSERT_TRUE(relay.WaitForUpstream());
   CatchUpOptions options = Options(relay.endpoint());
   options.silence_timeout = milliseconds(300);

@@ -59,15 +59,24 @@ AuditResult Audit(const AuditInput& input) {
     if (transfer_id.empty()) continue;
     TransferTrace& t = transfers[transfer_id];
     const std::string& type = event.type();
-    if (type == "es.v1.MoneyTransferCreated") ++t.created;
-    else if (type == "es.v1.AccountDebitedBecauseOfMoneyTransfer") ++t.debited;
-    else if (type == "es.v1.AccountDebitBecauseOfMoneyTransferFailed") ++t.debit_failed;
-    else if (type == "es.v1.AccountCreditedBecauseOfMoneyTransfer") ++t.credited;
-    else if (type == "es.v1.AccountCreditBecauseOfMoneyTransferFailed") ++t.credit_failed;
-    else if (type == "es.v1.AccountRefundedBecauseOfMoneyTransfer") ++t.refunded;
-    else if (type == "es.v1.MoneyTransferCompleted") ++t.completed;
-    else if (type == "es.v1.MoneyTransferFailedDueToLackOfFunds") ++t.failed_lack_of_funds;
-    else if (type == "es.v1.MoneyTransferFailedDueToRefusedCredit") ++t.failed_refused_credit;
+    if (type == "es.v1.MoneyTransferCreated")
+      ++t.created;
+    else if (type == "es.v1.AccountDebitedBecauseOfMoneyTransfer")
+      ++t.debited;
+    else if (type == "es.v1.AccountDebitBecauseOfMoneyTransferFailed")
+      ++t.debit_failed;
+    else if (type == "es.v1.AccountCreditedBecauseOfMoneyTransfer")
+      ++t.credited;
+    else if (type == "es.v1.AccountCreditBecauseOfMoneyTransferFailed")
+      ++t.credit_failed;
+    else if (type == "es.v1.AccountRefundedBecauseOfMoneyTransfer")
+      ++t.refunded;
+    else if (type == "es.v1.MoneyTransferCompleted")
+      ++t.completed;
+    else if (type == "es.v1.MoneyTransferFailedDueToLackOfFunds")
+      ++t.failed_lack_of_funds;
+    else if (type == "es.v1.MoneyTransferFailedDueToRefusedCredit")
+      ++t.failed_refused_credit;
   }
   for (const auto& [command_id, events] : by_command) {
     for (size_t i = 1; i < events.size(); ++i) {

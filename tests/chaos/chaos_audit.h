@@ -19,8 +19,8 @@ enum class OperationKind { kCredit, kDebit, kTransfer, kClose };
 struct AcknowledgedCommand {
   std::string command_id;
   OperationKind kind;
-  std::string account;   // credit/debit: the account; transfer: the source
-  std::string target;    // transfer only
+  std::string account;  // credit/debit: the account; transfer: the source
+  std::string target;   // transfer only
   std::string transfer_id;
   int64_t amount = 0;
   bool accepted = false;

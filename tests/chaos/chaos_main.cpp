@@ -67,15 +67,15 @@ class Cluster {
                     {"--data-dir", dir + "/store", "--bind-requests", any, "--bind-events", any});
     store_requests_ = store_.process->endpoint("requests");
     store_events_ = store_.process->endpoint("events");
-    store_.args = {"--data-dir", dir + "/store", "--bind-requests", store_requests_,
-                   "--bind-events", store_events_};
+    store_.args = {"--data-dir",    dir + "/store",  "--bind-requests",
+                   store_requests_, "--bind-events", store_events_};
     command_ = Launch("command_service", Bin("command_service"),
                       {"--bind", any, "--store-requests", store_requests_});
     commands_ = command_.process->endpoint("commands");
     command_.args = {"--bind", commands_, "--store-requests", store_requests_};
-    std::vector<std::string> saga_args = {"--data-dir", dir + "/saga", "--store-requests",
+    std::vector<std::string> saga_args = {"--data-dir",    dir + "/saga",    "--store-requests",
                                           store_requests_, "--store-events", store_events_,
-                                          "--commands", commands_, "--bind-control"};
+                                          "--commands",    commands_,        "--bind-control"};
     saga_args.push_back(any);
     saga_ = Launch("saga_service", Bin("saga_service"), saga_args);
     saga_control_ = saga_.process->endpoint("control");
@@ -262,8 +262,9 @@ std::optional<Reply> Ask(zmq::context_t& context, const std::string& endpoint, R
 std::vector<es::v1::EventRecord> ReadWholeLog(zmq::context_t& context, const std::string& store) {
   std::vector<es::v1::EventRecord> log;
   es::bus::RpcClient<es::v1::StoreRequest, es::v1::StoreReply> client(
-      context, store, {.attempt_timeout = std::chrono::milliseconds(2000),
-                       .deadline = std::chrono::milliseconds(30000)});
+      context, store,
+      {.attempt_timeout = std::chrono::milliseconds(2000),
+       .deadline = std::chrono::milliseconds(30000)});
   while (true) {
     es::v1::StoreRequest request;
     request.mutable_read_all()->set_from_position(log.size() + 1);
@@ -355,12 +356,12 @@ int RunChaos(Settings settings) {
   while (Clock::now() < quiet_deadline) {
     es::v1::StoreRequest ping;
     ping.mutable_ping();
-    auto pong = Ask<es::v1::StoreRequest, es::v1::StoreReply>(context, cluster.store_requests(),
-                                                              ping);
+    auto pong =
+        Ask<es::v1::StoreRequest, es::v1::StoreReply>(context, cluster.store_requests(), ping);
     es::v1::SagaRequest stats_request;
     stats_request.mutable_stats();
-    auto saga = Ask<es::v1::SagaRequest, es::v1::SagaReply>(context, cluster.saga_control(),
-                                                           stats_request);
+    auto saga =
+        Ask<es::v1::SagaRequest, es::v1::SagaReply>(context, cluster.saga_control(), stats_request);
     if (pong && pong->has_pong() && saga && saga->has_stats()) {
       const uint64_t head = pong->pong().head_position();
       bool settled = saga->stats().checkpoint() == head && saga->stats().transfers_in_flight() == 0;
@@ -404,18 +405,19 @@ int RunChaos(Settings settings) {
   std::printf("\n== eschaos: seed %llu, %d s, %u cores ==\n",
               static_cast<unsigned long long>(settings.seed), settings.seconds,
               std::thread::hardware_concurrency());
-  std::printf("commands acknowledged  %zu (transfers %llu, credits %llu, debits %llu, closes %llu)\n",
-              input.acknowledged.size(), (unsigned long long)by_kind[2],
-              (unsigned long long)by_kind[0], (unsigned long long)by_kind[1],
-              (unsigned long long)by_kind[3]);
+  std::printf(
+      "commands acknowledged  %zu (transfers %llu, credits %llu, debits %llu, closes %llu)\n",
+      input.acknowledged.size(), (unsigned long long)by_kind[2], (unsigned long long)by_kind[0],
+      (unsigned long long)by_kind[1], (unsigned long long)by_kind[3]);
   std::printf("client retries         %llu\n", (unsigned long long)counters.retries.load());
   std::printf("events in the store    %zu\n", input.log.size());
-  std::printf("transfers              completed %llu, failed (lack of funds) %llu, failed "
-              "(credit refused, refunded) %llu, unfinished %llu\n",
-              (unsigned long long)result.transfers_completed,
-              (unsigned long long)result.transfers_failed_lack_of_funds,
-              (unsigned long long)result.transfers_failed_refused_credit,
-              (unsigned long long)result.transfers_unfinished);
+  std::printf(
+      "transfers              completed %llu, failed (lack of funds) %llu, failed "
+      "(credit refused, refunded) %llu, unfinished %llu\n",
+      (unsigned long long)result.transfers_completed,
+      (unsigned long long)result.transfers_failed_lack_of_funds,
+      (unsigned long long)result.transfers_failed_refused_credit,
+      (unsigned long long)result.transfers_unfinished);
   std::printf("money                  expected %lld, found %lld\n",
               (long long)result.money_expected, (long long)result.money_found);
   std::printf("kills                 ");
@@ -444,8 +446,7 @@ int main(int argc, char** argv) {
   using namespace es::chaos;
   CLI::App app{"eschaos: runs the bank under load while killing its processes, then audits it."};
   Settings settings;
-  settings.bin_dir =
-      std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
+  settings.bin_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
   app.add_option("--seconds", settings.seconds, "how long the load and the kills last")
       ->check(CLI::Range(5, 86400));
   app.add_option("--seed", settings.seed, "seeds the kills and the load (reproducible)");

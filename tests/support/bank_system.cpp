@@ -1,8 +1,8 @@
 #include "tests/support/bank_system.h"
 
 #include <algorithm>
-#include <utility>
 #include <stdexcept>
+#include <utility>
 
 #include "tests/support/store_process.h"
 #include "tests/support/store_requests.h"
@@ -31,10 +31,9 @@ ServiceProcess BankSystem::StartCommandServiceAt(size_t index, const std::string
 void BankSystem::StartSaga() {
   if (saga_running()) throw std::logic_error("StartSaga: saga_service is already running");
   saga_.reset();
-  std::vector<std::string> args = {"--data-dir",       dir_.File("saga"), "--store-requests",
-                                   store_requests(),   "--store-events",  store_events(),
-                                   "--commands",       commands(0),       "--bind-control",
-                                   "tcp://127.0.0.1:*"};
+  std::vector<std::string> args = {
+      "--data-dir",   dir_.File("saga"), "--store-requests", store_requests(), "--store-events",
+      store_events(), "--commands",      commands(0),        "--bind-control", "tcp://127.0.0.1:*"};
   args.insert(args.end(), options_.saga_args.begin(), options_.saga_args.end());
   saga_.emplace(ServiceProcess::Start(BinaryPath("saga_service"), args, dir_.File("saga.log")));
   saga_control_ = saga_->endpoint("control");
@@ -62,8 +61,8 @@ const std::string& BankSystem::saga_control() const {
 
 std::vector<std::string> BankSystem::EsctlArgs(const std::vector<std::string>& args,
                                                size_t command_service) const {
-  std::vector<std::string> full = {"--store", store_requests(), "--events", store_events(),
-                                   "--commands", commands(command_service)};
+  std::vector<std::string> full = {"--store",      store_requests(), "--events",
+                                   store_events(), "--commands",     commands(command_service)};
   if (saga_running()) {
     full.push_back("--saga");
     full.push_back(saga_control_);

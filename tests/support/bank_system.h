@@ -25,8 +25,8 @@ namespace es::testing {
 class BankSystem {
  public:
   struct Options {
-    bool start_saga = true;         // false: hold it back; StartSaga() later
-    size_t command_services = 1;    // instances against the same store
+    bool start_saga = true;                   // false: hold it back; StartSaga() later
+    size_t command_services = 1;              // instances against the same store
     std::vector<std::string> saga_args = {};  // extra flags, e.g. {"--checkpoint-ms", "20"}
   };
 

@@ -32,8 +32,8 @@ std::optional<es::v1::CommandReply> CommandTestClient::Receive(std::chrono::mill
   std::vector<zmq::message_t> frames;
   if (!zmq::recv_multipart(socket_, std::back_inserter(frames))) return std::nullopt;
   if (frames.size() != 2 || frames[0].size() != 0) {
-    throw std::runtime_error("reply is not [empty][CommandReply]: " +
-                             std::to_string(frames.size()) + " frames");
+    throw std::runtime_error(
+        "reply is not [empty][CommandReply]: " + std::to_string(frames.size()) + " frames");
   }
   es::v1::CommandReply reply;
   if (!reply.ParseFromArray(frames[1].data(), static_cast<int>(frames[1].size()))) {

@@ -28,8 +28,7 @@ bool LossyRelay::WaitForUpstream(std::chrono::milliseconds timeout) {
   return changed_.wait_for(lock, timeout, [this] { return received_.load() > 0; });
 }
 
-bool LossyRelay::WaitForSubscription(const std::string& topic,
-                                     std::chrono::milliseconds timeout) {
+bool LossyRelay::WaitForSubscription(const std::string& topic, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   return changed_.wait_for(lock, timeout, [&] {
     auto it = subscriptions_.find(topic);

@@ -36,8 +36,8 @@
 namespace es::testing {
 
 struct LossyRelayOptions {
-  int send_hwm = 1000;          // the downstream PUB socket's ZMQ_SNDHWM
-  int send_buffer_bytes = 0;    // its ZMQ_SNDBUF (kernel); 0: the system default
+  int send_hwm = 1000;        // the downstream PUB socket's ZMQ_SNDHWM
+  int send_buffer_bytes = 0;  // its ZMQ_SNDBUF (kernel); 0: the system default
   // Called on the relay thread for every message from upstream; true: the
   // message is not forwarded. Empty: forward everything.
   std::function<bool(const es::v1::LiveMessage&)> drop{};

@@ -96,9 +96,7 @@ StreamingProcess StreamingProcess::Start(const std::string& binary,
   return process;
 }
 
-StreamingProcess::StreamingProcess(StreamingProcess&& other) noexcept {
-  *this = std::move(other);
-}
+StreamingProcess::StreamingProcess(StreamingProcess&& other) noexcept { *this = std::move(other); }
 
 StreamingProcess& StreamingProcess::operator=(StreamingProcess&& other) noexcept {
   if (this != &other) {
