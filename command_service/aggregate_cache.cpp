@@ -28,7 +28,7 @@ void AggregateCache::Trim() {
     --it;
     auto entry = entries_.find(*it);
     const Aggregate& aggregate = *entry->second.aggregate;
-    if (aggregate.busy || !aggregate.waiting.empty()) continue;
+    if (aggregate.busy || aggregate.has_waiting()) continue;
     entries_.erase(entry);
     it = lru_.erase(it);
   }

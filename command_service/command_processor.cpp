@@ -21,6 +21,7 @@ struct Job {
   int attempt = 0;
   bool accounts_checked = false;
   es::domain::Decision decision{};
+  Job* next_waiting = nullptr;  // the aggregate's queue (aggregate_cache.h)
 
   const es::v1::Command& command() const { return request.command(); }
 };
@@ -155,7 +156,12 @@ void CommandProcessor::Handle(es::v1::CommandRequest request, Reply reply) {
 void CommandProcessor::Enqueue(Job* job) {
   Aggregate* aggregate = job->aggregate;
   if (aggregate->busy) {
-    aggregate->waiting.push_back(job);
+    if (aggregate->waiting_tail != nullptr) {
+      aggregate->waiting_tail->next_waiting = job;
+    } else {
+      aggregate->waiting_head = job;
+    }
+    aggregate->waiting_tail = job;
     return;
   }
   aggregate->busy = true;
@@ -180,13 +186,16 @@ void CommandProcessor::Finish(Job* job, es::v1::CommandReply reply) {
   Aggregate* aggregate = job->aggregate;
   job->reply(std::move(reply));
   delete job;
-  if (aggregate->waiting.empty()) {
+  if (!aggregate->has_waiting()) {
     aggregate->busy = false;
     return;
   }
   // Stays busy: the next request owns it now.
-  deferred_.push_back(aggregate->waiting.front());
-  aggregate->waiting.pop_front();
+  Job* next = aggregate->waiting_head;
+  aggregate->waiting_head = next->next_waiting;
+  if (aggregate->waiting_head == nullptr) aggregate->waiting_tail = nullptr;
+  next->next_waiting = nullptr;
+  deferred_.push_back(next);
 }
 
 void CommandProcessor::FinishWithOutcome(Job* job, const StoredOutcome& stored, bool duplicate) {
