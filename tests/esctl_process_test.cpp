@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bus/catch_up_subscriber.h"
 #include "es/v1/bank.pb.h"
 #include "es/v1/store.pb.h"
 #include "tests/support/captured_run.h"
@@ -482,6 +483,40 @@ TEST_F(EsctlProcessTest, StatsJsonPrintsAnObjectWithTheHead) {
     }
   }
   EXPECT_TRUE(found) << "no store stats object with head_position in:\n" << run.out;
+}
+
+TEST_F(EsctlProcessTest, StatsShowConnectedSubscribersAndANamedListenersCheckpointAndLag) {
+  AppendMany(10, 2);
+  es::bus::CatchUpOptions options;
+  options.store_requests = requests_;
+  options.store_events = events_;
+  options.name = "audit";
+  options.report_interval = milliseconds(20);
+  es::bus::CatchUpSubscriber listener(context_, options);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(listener.Next(seconds(5)).has_value());
+
+  // The listener reports as it is pumped; stats show it once the store has
+  // the report (and its SUB socket once the subscription arrived).
+  bool shown = false;
+  std::string last;
+  for (const auto deadline = Clock::now() + seconds(10); !shown && Clock::now() < deadline;) {
+    listener.Next(milliseconds(30));
+    CapturedRun run = Esctl({"--timeout", "1000", "stats", "--json"});
+    ASSERT_TRUE(run.exited && run.exit_code == 0) << run.Describe();
+    last = Lines(run.out).at(0);
+    std::optional<Struct> store = ParseObject(last);
+    ASSERT_TRUE(store.has_value()) << last;
+    const auto& fields = store->fields();
+    if (!fields.contains("listeners") || fields.at("subscribers").number_value() < 1) continue;
+    for (const auto& entry : fields.at("listeners").list_value().values()) {
+      const auto& l = entry.struct_value().fields();
+      if (l.at("name").string_value() == "audit" && l.at("checkpoint").number_value() == 10 &&
+          l.at("lag").number_value() == 0) {
+        shown = true;
+      }
+    }
+  }
+  EXPECT_TRUE(shown) << "no listener 'audit' at checkpoint 10, lag 0, in: " << last;
 }
 
 TEST_F(EsctlProcessTest, GlobalFlagsWorkAfterTheVerb) {
