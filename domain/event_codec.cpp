@@ -4,6 +4,7 @@
 
 #include <climits>
 #include <cstddef>
+#include <type_traits>
 #include <variant>
 
 namespace es::domain {
@@ -20,7 +21,7 @@ std::optional<DomainEvent> DecodeAlternative(std::string_view type, std::string_
     return std::nullopt;
   } else {
     using Event = std::variant_alternative_t<Index, DomainEvent>;
-    if (Event::descriptor()->full_name() != type) {
+    if (TypeNameOf<Event>() != type) {
       return DecodeAlternative<Index + 1>(type, data);
     }
     Event event;
@@ -35,12 +36,11 @@ std::optional<DomainEvent> DecodeAlternative(std::string_view type, std::string_
 }  // namespace
 
 std::string EventTypeName(const DomainEvent& event) {
-  return AsMessage(event).GetDescriptor()->full_name();
+  return std::visit([](const auto& e) { return TypeNameOf<std::decay_t<decltype(e)>>(); }, event);
 }
 
 EncodedEvent EncodeEvent(const DomainEvent& event) {
-  const google::protobuf::Message& message = AsMessage(event);
-  return EncodedEvent{message.GetDescriptor()->full_name(), message.SerializeAsString()};
+  return EncodedEvent{EventTypeName(event), AsMessage(event).SerializeAsString()};
 }
 
 std::optional<DomainEvent> DecodeEvent(std::string_view type, std::string_view data) {

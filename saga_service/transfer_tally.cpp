@@ -1,5 +1,6 @@
 #include "saga_service/transfer_tally.h"
 
+#include "domain/event_codec.h"
 #include "es/v1/bank.pb.h"
 
 namespace es::saga {
@@ -18,10 +19,10 @@ uint64_t TransferTally::in_flight() const {
 }
 
 TransferTally TallyOfEvent(std::string_view type) {
-  if (type == es::v1::MoneyTransferCreated::descriptor()->full_name()) return {.created = 1};
-  if (type == es::v1::MoneyTransferCompleted::descriptor()->full_name()) return {.completed = 1};
-  if (type == es::v1::MoneyTransferFailedDueToLackOfFunds::descriptor()->full_name() ||
-      type == es::v1::MoneyTransferFailedDueToRefusedCredit::descriptor()->full_name()) {
+  if (type == es::domain::TypeNameOf<es::v1::MoneyTransferCreated>()) return {.created = 1};
+  if (type == es::domain::TypeNameOf<es::v1::MoneyTransferCompleted>()) return {.completed = 1};
+  if (type == es::domain::TypeNameOf<es::v1::MoneyTransferFailedDueToLackOfFunds>() ||
+      type == es::domain::TypeNameOf<es::v1::MoneyTransferFailedDueToRefusedCredit>()) {
     return {.failed = 1};
   }
   return {};
