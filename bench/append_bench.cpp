@@ -12,6 +12,7 @@ int RunAppendBench(BenchEnv& env, const AppendArgs& args) {
     return Fail(kUnavailable, "store_service did not answer at " + env.endpoints.store_requests);
   }
   AppendPlan plan{.appenders = args.appenders,
+                  .threads = args.threads,
                   .in_flight = args.in_flight,
                   .events_per_append = args.events_per_append,
                   .payload_bytes = args.payload_bytes,

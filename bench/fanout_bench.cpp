@@ -163,6 +163,7 @@ int RunFanoutBench(BenchEnv& env, const FanoutArgs& args, const std::string& sel
   }
 
   AppendPlan plan{.appenders = args.appenders,
+                  .threads = args.threads,
                   .in_flight = args.in_flight,
                   .events_per_append = args.events_per_append,
                   .payload_bytes = args.payload_bytes,

@@ -65,8 +65,12 @@ int main(int argc, char** argv) {
   auto* append_cmd = app.add_subcommand("append", "store append throughput and latency");
   append_cmd
       ->add_option("--appenders", append.appenders,
-                   "appender threads, one socket each (default 50)")
+                   "appenders: DEALER connections to the store (default 50)")
       ->check(CLI::Range(1, 1024));
+  append_cmd
+      ->add_option("--threads", append.threads,
+                   "event-loop threads the appenders are spread over (default 1)")
+      ->check(CLI::Range(1, 64));
   append_cmd
       ->add_option("--in-flight", append.in_flight, "appends in flight per appender (default 16)")
       ->check(CLI::Range(1, 100000));
@@ -105,8 +109,14 @@ int main(int argc, char** argv) {
   fanout_cmd
       ->add_option("--payload-bytes", fanout.payload_bytes, "random bytes per event (default 200)")
       ->check(CLI::Range(size_t{0}, size_t{1} << 20));
-  fanout_cmd->add_option("--appenders", fanout.appenders, "appender threads (default 50)")
+  fanout_cmd
+      ->add_option("--appenders", fanout.appenders,
+                   "appenders: DEALER connections to the store (default 50)")
       ->check(CLI::Range(1, 1024));
+  fanout_cmd
+      ->add_option("--threads", fanout.threads,
+                   "event-loop threads the appenders are spread over (default 1)")
+      ->check(CLI::Range(1, 64));
   fanout_cmd
       ->add_option("--in-flight", fanout.in_flight, "appends in flight per appender (default 16)")
       ->check(CLI::Range(1, 100000));

@@ -10,6 +10,7 @@ namespace es::bench {
 
 struct AppendArgs {
   int appenders = 50;
+  int threads = 1;
   int in_flight = 16;
   int events_per_append = 1;
   size_t payload_bytes = 200;
@@ -31,6 +32,7 @@ struct FanoutArgs {
   uint64_t count = 200'000;
   size_t payload_bytes = 200;
   int appenders = 50;
+  int threads = 1;
   int in_flight = 16;
   int events_per_append = 1;
 };

@@ -1,5 +1,7 @@
-// Appends events to the store as fast as it takes them: K threads, each with
-// its own DEALER socket (bus::AsyncRpc), each keeping W appends in flight.
+// Appends events to the store as fast as it takes them: K appenders, each a
+// DEALER connection (bus::AsyncRpc) keeping W appends in flight, driven by a
+// few event-loop threads (not a thread per appender: on a small machine 50
+// threads cost the store the CPU it needs).
 // Every append goes to a fresh stream (expected version no_stream, or any)
 // with a fresh command id and E events of B random bytes. Used by the append
 // mode, and to feed the fan-out and catch-up modes.
@@ -16,7 +18,8 @@
 namespace es::bench {
 
 struct AppendPlan {
-  int appenders = 50;
+  int appenders = 50;  // connections
+  int threads = 1;     // event loops the appenders are spread over
   int in_flight = 16;  // per appender
   int events_per_append = 1;
   size_t payload_bytes = 200;
