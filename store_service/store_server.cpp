@@ -207,9 +207,14 @@ void StoreServer::HandleRequest(bus::RoutedRequest& routed, SubmittedBatch* batc
                    "read_stream.stream_id is empty");
         return;
       }
-      Status status =
-          storage_.ReadStream(read.stream_id(), read.from_version(),
-                              ReadLimitsFor(read.max_count()), reply.mutable_read_stream());
+      const ReadLimits limits = ReadLimitsFor(read.max_count());
+      uint64_t from_version = read.from_version();
+      if (read.from_end()) {
+        const uint64_t version = storage_.StreamVersion(read.stream_id());
+        from_version = version > limits.max_count ? version - limits.max_count + 1 : 1;
+      }
+      Status status = storage_.ReadStream(read.stream_id(), from_version, limits,
+                                          reply.mutable_read_stream());
       if (!status.ok()) {
         ReplyError(routed.identity, request.request_id(), status.code(), status.message());
         return;
@@ -244,11 +249,38 @@ void StoreServer::HandleRequest(bus::RoutedRequest& routed, SubmittedBatch* batc
       reply.mutable_checkpoint_noted();
       break;
     }
+    case es::v1::StoreRequest::kFindCommand: {
+      const std::string& command_id = request.find_command().command_id();
+      if (command_id.empty()) {
+        ReplyError(routed.identity, request.request_id(), es::v1::ERROR_CODE_BAD_REQUEST,
+                   "find_command.command_id is empty");
+        return;
+      }
+      es::v1::FindCommandResult* found = reply.mutable_find_command();
+      std::optional<es::v1::AppendResult> append = storage_.FindCommand(command_id);
+      if (!append) break;
+      const uint64_t count = append->last_version() - append->first_version() + 1;
+      ReadLimits limits = ReadLimitsFor(static_cast<uint32_t>(count));
+      es::v1::ReadStreamResult events;
+      Status status =
+          storage_.ReadStream(append->stream_id(), append->first_version(), limits, &events);
+      if (!status.ok()) {
+        ReplyError(routed.identity, request.request_id(), status.code(), status.message());
+        return;
+      }
+      found->set_found(true);
+      *found->mutable_append() = std::move(*append);
+      for (auto& event : *events.mutable_events()) {
+        if (event.stream_version() > found->append().last_version()) break;
+        *found->add_events() = std::move(event);
+      }
+      break;
+    }
     case es::v1::StoreRequest::BODY_NOT_SET:
       // Also what a body from a newer schema (an unknown field) parses to.
       ReplyError(routed.identity, request.request_id(), es::v1::ERROR_CODE_BAD_REQUEST,
                  "StoreRequest has no known body: set one of append, read_stream, read_all, "
-                 "ping, stats, report_checkpoint");
+                 "ping, stats, report_checkpoint, find_command");
       return;
   }
   Reply(routed.identity, reply);

@@ -269,6 +269,53 @@ TEST_P(StoreProcessTest, AnswersReadsPingAndStatsOverTheWire) {
   EXPECT_GT(stats.stats().rss_bytes(), 0u);
 }
 
+// The two reads behind account snapshots: a stream's last events
+// (from_end), and which append carried a command id, with its events.
+TEST_P(StoreProcessTest, ReadsAStreamsLastEventsAndFindsAnAppendByItsCommandId) {
+  ServiceProcess store = Start();
+  StoreTestClient client(context_, store.endpoint("requests"));
+  ASSERT_TRUE(
+      client.Call(AppendRequestOf(MakeAppend("s", "c1", ExpectNoStream(), 3))).has_append());
+  ASSERT_TRUE(
+      client.Call(AppendRequestOf(MakeAppend("t", "c2", ExpectNoStream(), 1))).has_append());
+  ASSERT_TRUE(client.Call(AppendRequestOf(MakeAppend("s", "c3", ExpectExact(3), 2))).has_append());
+
+  es::v1::StoreRequest last_request = ReadStreamRequest("s", 1, 2);
+  last_request.mutable_read_stream()->set_from_end(true);
+  es::v1::StoreReply last = client.Call(last_request);
+  ASSERT_TRUE(last.has_read_stream()) << last.DebugString();
+  ASSERT_EQ(last.read_stream().events_size(), 2);
+  EXPECT_EQ(last.read_stream().events(0).stream_version(), 4u);
+  EXPECT_EQ(last.read_stream().events(1).stream_version(), 5u);
+  last_request.mutable_read_stream()->set_stream_id("nothing");
+  es::v1::StoreReply none = client.Call(last_request);
+  ASSERT_TRUE(none.has_read_stream()) << none.DebugString();
+  EXPECT_EQ(none.read_stream().events_size(), 0);
+
+  es::v1::StoreRequest find;
+  find.mutable_find_command()->set_command_id("c1");
+  es::v1::StoreReply found = client.Call(find);
+  ASSERT_TRUE(found.has_find_command()) << found.DebugString();
+  EXPECT_TRUE(found.find_command().found());
+  EXPECT_EQ(found.find_command().append().stream_id(), "s");
+  EXPECT_EQ(found.find_command().append().first_version(), 1u);
+  EXPECT_EQ(found.find_command().append().last_version(), 3u);
+  ASSERT_EQ(found.find_command().events_size(), 3);
+  EXPECT_EQ(found.find_command().events(2).event_id(), "c1/2");
+  EXPECT_EQ(found.find_command().events(2).command_id(), "c1");
+
+  find.mutable_find_command()->set_command_id("never");
+  es::v1::StoreReply missing = client.Call(find);
+  ASSERT_TRUE(missing.has_find_command()) << missing.DebugString();
+  EXPECT_FALSE(missing.find_command().found());
+  EXPECT_EQ(missing.find_command().events_size(), 0);
+
+  find.mutable_find_command()->set_command_id("");
+  es::v1::StoreReply empty = client.Call(find);
+  ASSERT_TRUE(empty.has_error()) << empty.DebugString();
+  EXPECT_EQ(empty.error().code(), es::v1::ERROR_CODE_BAD_REQUEST);
+}
+
 TEST_P(StoreProcessTest, RefusesAStaleAppendWithTheCurrentVersionInTheError) {
   ServiceProcess store = Start();
   StoreTestClient client(context_, store.endpoint("requests"));
