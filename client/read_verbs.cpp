@@ -242,11 +242,17 @@ int RunStats(Esctl& esctl) {
     std::printf(esctl.json
                     ? "{\"service\":\"commands\",\"available\":true,\"commands_total\":%llu,"
                       "\"commands_refused\":%llu,\"concurrency_retries\":%llu,"
-                      "\"cached_aggregates\":%llu,\"commands_per_s\":%.1f,\"rss_bytes\":%llu}\n"
+                      "\"cached_aggregates\":%llu,\"commands_per_s\":%.1f,\"rss_bytes\":%llu,"
+                      "\"snapshots_written\":%llu,\"snapshots_loaded\":%llu,"
+                      "\"events_loaded\":%llu,\"command_lookups\":%llu}\n"
                     : "command_service: commands=%llu refused=%llu conflicts_retried=%llu "
-                      "cached_aggregates=%llu commands/s=%.1f rss=%llu bytes\n",
+                      "cached_aggregates=%llu commands/s=%.1f rss=%llu bytes "
+                      "snapshots_written=%llu snapshots_loaded=%llu events_loaded=%llu "
+                      "command_lookups=%llu\n",
                 (ull)c.commands_total(), (ull)c.commands_refused(), (ull)c.concurrency_retries(),
-                (ull)c.cached_aggregates(), c.commands_per_s(), (ull)c.rss_bytes());
+                (ull)c.cached_aggregates(), c.commands_per_s(), (ull)c.rss_bytes(),
+                (ull)c.snapshots_written(), (ull)c.snapshots_loaded(), (ull)c.events_loaded(),
+                (ull)c.command_lookups());
   } else {
     unavailable("commands", esctl.endpoints.commands);
   }

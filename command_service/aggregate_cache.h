@@ -41,6 +41,11 @@ struct Aggregate {
   // Outcome of every command that wrote this stream (from its events'
   // command ids), plus refusals this process answered without writing.
   std::unordered_map<std::string, StoredOutcome> outcomes;
+  // Loaded from a snapshot: `outcomes` lacks the commands before it, so a
+  // command id missing from it may still be a repeat (ask the store).
+  bool outcomes_partial = false;
+  uint64_t snapshot_version = 0;  // of the newest snapshot loaded or written
+  uint64_t closed_version = 0;    // of the AccountClosed event (0 = open)
   // Requests waiting for the aggregate; `busy` while one runs.
   bool busy = false;
   // An intrusive FIFO through Job::next_waiting: an idle aggregate costs no
@@ -56,6 +61,9 @@ struct Aggregate {
     account = {};
     transfer = {};
     outcomes.clear();
+    outcomes_partial = false;
+    snapshot_version = 0;
+    closed_version = 0;
   }
 };
 

@@ -33,6 +33,10 @@ using es::v1::CommandReply;
 
 bool IsAccountStream(const std::string& stream) { return stream.rfind("account-", 0) == 0; }
 
+// Where an account stream's snapshots go: outside "account-", so listeners
+// of account events (and the saga's reactions) never see them.
+std::string SnapshotStreamOf(const std::string& stream) { return "snapshot-" + stream; }
+
 CommandReply RefusalReply(es::v1::RefusalCode code, std::string message) {
   CommandReply reply;
   auto* outcome = reply.mutable_outcome();
@@ -74,14 +78,9 @@ void Evolve(Aggregate& aggregate, const es::domain::DomainEvent& event) {
   }
 }
 
-// Folds one stored event into the aggregate, and into the outcome of the
-// command that wrote it.
-void ApplyEvent(Aggregate& aggregate, const es::v1::EventRecord& record) {
-  const bool was_closed = aggregate.account.closed;
-  if (auto event = es::domain::DecodeEvent(record.type(), record.data())) Evolve(aggregate, *event);
-  aggregate.version = record.stream_version();
-  if (record.command_id().empty()) return;
-  StoredOutcome& outcome = aggregate.outcomes[record.command_id()];
+// Folds one stored event of a command into that command's outcome;
+// `account_closed` is the account's state before the event.
+void FoldOutcome(StoredOutcome& outcome, const es::v1::EventRecord& record, bool was_closed) {
   if (outcome.events_written == 0) outcome.accepted = true;
   if (auto refusal = RecordedRefusal(record.type(), was_closed)) {
     outcome.accepted = false;
@@ -91,6 +90,49 @@ void ApplyEvent(Aggregate& aggregate, const es::v1::EventRecord& record) {
   outcome.version = record.stream_version();
   outcome.global_position = record.global_position();
   ++outcome.events_written;
+}
+
+// Folds one stored event into the aggregate, and into the outcome of the
+// command that wrote it.
+void ApplyEvent(Aggregate& aggregate, const es::v1::EventRecord& record) {
+  const bool was_closed = aggregate.account.closed;
+  if (auto event = es::domain::DecodeEvent(record.type(), record.data())) Evolve(aggregate, *event);
+  aggregate.version = record.stream_version();
+  if (!was_closed && aggregate.account.closed) aggregate.closed_version = record.stream_version();
+  if (record.command_id().empty()) return;
+  FoldOutcome(aggregate.outcomes[record.command_id()], record, was_closed);
+}
+
+// The snapshot of a loaded account.
+es::v1::AccountSnapshot SnapshotOf(const Aggregate& aggregate) {
+  es::v1::AccountSnapshot snapshot;
+  const es::domain::AccountState& account = aggregate.account;
+  snapshot.set_version(aggregate.version);
+  snapshot.set_exists(account.exists);
+  snapshot.set_account_id(account.account_id);
+  snapshot.set_owner(account.owner);
+  snapshot.set_balance(account.balance);
+  snapshot.set_closed(account.closed);
+  snapshot.set_closed_version(aggregate.closed_version);
+  return snapshot;
+}
+
+// Sets a reset aggregate to `snapshot`; false if it does not fit the stream.
+bool Restore(Aggregate& aggregate, const es::v1::AccountSnapshot& snapshot) {
+  if (snapshot.version() == 0 || !snapshot.exists()) return false;
+  if (es::domain::AccountStreamId(snapshot.account_id()) != aggregate.stream_id) return false;
+  es::domain::AccountState& account = aggregate.account;
+  account.exists = true;
+  account.account_id = snapshot.account_id();
+  account.owner = snapshot.owner();
+  account.balance = snapshot.balance();
+  account.version = snapshot.version();
+  account.closed = snapshot.closed();
+  aggregate.version = snapshot.version();
+  aggregate.closed_version = snapshot.closed_version();
+  aggregate.snapshot_version = snapshot.version();
+  aggregate.outcomes_partial = true;
+  return true;
 }
 
 es::v1::RefusalCode RefusalForStoreError(const es::v1::Error& error) {
@@ -105,8 +147,12 @@ constexpr const char* kStoreSilent = "the store did not answer; retry with the s
 
 }  // namespace
 
-CommandProcessor::CommandProcessor(StoreRpc& store, size_t cache_capacity, int max_conflict_retries)
-    : store_(store), cache_(cache_capacity), max_conflict_retries_(max_conflict_retries) {}
+CommandProcessor::CommandProcessor(StoreRpc& store, size_t cache_capacity, int max_conflict_retries,
+                                   uint64_t snapshot_every)
+    : store_(store),
+      cache_(cache_capacity),
+      max_conflict_retries_(max_conflict_retries),
+      snapshot_every_(snapshot_every) {}
 
 CommandProcessor::~CommandProcessor() {
   for (Job* job : deferred_) delete job;
@@ -239,20 +285,104 @@ void CommandProcessor::ReadWholeStream(const std::string& stream, uint64_t from,
     if (!reply || !reply->has_read_stream()) return then(false);
     const auto& result = reply->read_stream();
     for (const auto& event : result.events()) ApplyEvent(*into, event);
+    counters_.events_loaded += static_cast<uint64_t>(result.events_size());
     if (result.end_of_stream() || result.events().empty()) return then(true);
     const uint64_t next = result.events(result.events_size() - 1).stream_version() + 1;
     ReadWholeStream(stream, next, into, std::move(then));
   });
 }
 
+void CommandProcessor::LoadStream(Aggregate* into, std::function<void(bool)> then) {
+  into->Reset();
+  if (snapshot_every_ == 0 || !IsAccountStream(into->stream_id)) {
+    return ReadWholeStream(into->stream_id, 1, into, std::move(then));
+  }
+  es::v1::StoreRequest request;
+  auto* read = request.mutable_read_stream();
+  read->set_stream_id(SnapshotStreamOf(into->stream_id));
+  read->set_from_end(true);
+  read->set_max_count(1);
+  ++counters_.stream_reads;
+  store_.Call(request, [this, into,
+                        then = std::move(then)](std::optional<es::v1::StoreReply> reply) mutable {
+    if (!reply || !reply->has_read_stream()) return then(false);
+    const auto& events = reply->read_stream().events();
+    es::v1::AccountSnapshot snapshot;
+    if (!events.empty() && events[0].type() == es::domain::TypeNameOf<es::v1::AccountSnapshot>() &&
+        snapshot.ParseFromString(events[0].data()) && Restore(*into, snapshot)) {
+      ++counters_.snapshots_loaded;
+    } else {
+      into->Reset();  // no usable snapshot: the whole stream
+    }
+    ReadWholeStream(into->stream_id, into->version + 1, into, std::move(then));
+  });
+}
+
 void CommandProcessor::EnsureLoaded(Aggregate* aggregate, std::function<void(bool)> then) {
   if (aggregate->loaded) return then(true);
-  aggregate->Reset();
-  ReadWholeStream(aggregate->stream_id, 1, aggregate, [aggregate, then = std::move(then)](bool ok) {
+  LoadStream(aggregate, [aggregate, then = std::move(then)](bool ok) {
     if (!ok) aggregate->Reset();
     aggregate->loaded = ok;
     then(ok);
   });
+}
+
+void CommandProcessor::MaybeSnapshot(Aggregate* aggregate) {
+  if (snapshot_every_ == 0 || !IsAccountStream(aggregate->stream_id)) return;
+  if (aggregate->version < aggregate->snapshot_version + snapshot_every_) return;
+  aggregate->snapshot_version = aggregate->version;
+  es::v1::StoreRequest request;
+  auto* append = request.mutable_append();
+  const std::string snapshot_stream = SnapshotStreamOf(aggregate->stream_id);
+  append->set_stream_id(snapshot_stream);
+  append->mutable_expected_version()->set_any(true);
+  // One id per snapshot version: a resent append is not written twice.
+  append->set_command_id(snapshot_stream + "@" + std::to_string(aggregate->version));
+  auto* event = append->add_events();
+  event->set_event_id(es::bus::NewUuid());
+  event->set_type(es::domain::TypeNameOf<es::v1::AccountSnapshot>());
+  event->set_data(SnapshotOf(*aggregate).SerializeAsString());
+  store_.Call(request, [this](std::optional<es::v1::StoreReply> reply) {
+    if (reply && reply->has_append() && !reply->append().duplicate()) ++counters_.snapshots_written;
+  });
+}
+
+void CommandProcessor::LookUpCommand(Job* job, std::function<void()> not_found) {
+  es::v1::StoreRequest request;
+  request.mutable_find_command()->set_command_id(job->command().command_id());
+  ++counters_.command_lookups;
+  store_.Call(request, [this, job, not_found = std::move(not_found)](
+                           std::optional<es::v1::StoreReply> reply) {
+    if (!reply || !reply->has_find_command()) {
+      return FinishRefused(job, es::v1::REFUSAL_CODE_UNAVAILABLE, kStoreSilent);
+    }
+    const es::v1::FindCommandResult& found = reply->find_command();
+    if (!found.found()) return not_found();
+    Aggregate* aggregate = job->aggregate;
+    if (found.append().stream_id() != aggregate->stream_id) {
+      return FinishUsedElsewhere(job, found.append());
+    }
+    StoredOutcome outcome;
+    for (const auto& event : found.events()) {
+      const bool was_closed =
+          aggregate->closed_version != 0 && event.stream_version() > aggregate->closed_version;
+      FoldOutcome(outcome, event, was_closed);
+    }
+    ++counters_.duplicates;
+    aggregate->outcomes[job->command().command_id()] = outcome;
+    FinishWithOutcome(job, outcome, /*duplicate=*/true);
+  });
+}
+
+void CommandProcessor::FinishUsedElsewhere(Job* job, const es::v1::AppendResult& result) {
+  CommandReply reply;
+  auto* outcome = reply.mutable_outcome();
+  outcome->set_accepted(true);
+  outcome->set_stream_id(result.stream_id());
+  outcome->set_version(result.last_version());
+  outcome->set_global_position(result.last_position());
+  outcome->set_duplicate(true);
+  Finish(job, std::move(reply));
 }
 
 void CommandProcessor::Query(Job* job) {
@@ -281,7 +411,7 @@ void CommandProcessor::LoadAccountState(
   if (const Aggregate* cached = cache_.FindLoaded(stream)) return then(cached->account);
   auto scratch = std::make_shared<Aggregate>();
   scratch->stream_id = stream;
-  ReadWholeStream(stream, 1, scratch.get(), [scratch, then = std::move(then)](bool ok) {
+  LoadStream(scratch.get(), [scratch, then = std::move(then)](bool ok) {
     if (!ok) return then(std::nullopt);
     then(scratch->account);
   });
@@ -315,7 +445,23 @@ void CommandProcessor::Execute(Job* job) {
                       ? es::domain::DecideAccount(aggregate->account, command)
                       : es::domain::DecideTransfer(aggregate->transfer, command);
   const es::domain::Decision& decision = job->decision;
-  if (decision.events.empty()) {
+  if (decision.events.empty() && aggregate->outcomes_partial) {
+    // Maybe a repeat of a command from before the snapshot, which wrote
+    // then what is refused now (e.g. OpenAccount): the store knows.
+    return LookUpCommand(job, [this, job] { FinishUnwritten(job); });
+  }
+  if (decision.events.empty()) return FinishUnwritten(job);
+  if (command.has_create_money_transfer() && !job->accounts_checked) {
+    return CheckTransferAccounts(job);
+  }
+  Append(job);
+}
+
+void CommandProcessor::FinishUnwritten(Job* job) {
+  Aggregate* aggregate = job->aggregate;
+  const es::v1::Command& command = job->command();
+  const es::domain::Decision& decision = job->decision;
+  {
     StoredOutcome outcome;
     outcome.accepted = decision.accepted();
     if (decision.rejection) {
@@ -326,12 +472,8 @@ void CommandProcessor::Execute(Job* job) {
     outcome.version = aggregate->version;
     // Remembered so a repeat returns this first outcome (until evicted).
     aggregate->outcomes[command.command_id()] = outcome;
-    return FinishWithOutcome(job, outcome, /*duplicate=*/false);
+    FinishWithOutcome(job, outcome, /*duplicate=*/false);
   }
-  if (command.has_create_money_transfer() && !job->accounts_checked) {
-    return CheckTransferAccounts(job);
-  }
-  Append(job);
 }
 
 void CommandProcessor::Append(Job* job) {
@@ -384,20 +526,19 @@ void CommandProcessor::OnAppended(Job* job, std::optional<es::v1::StoreReply> an
       if (it != job->aggregate->outcomes.end()) {
         return FinishWithOutcome(job, it->second, /*duplicate=*/true);
       }
+      if (job->aggregate->outcomes_partial && result.stream_id() == job->aggregate->stream_id) {
+        // Written before the snapshot the aggregate loaded from.
+        return LookUpCommand(job, [this, job, result] { FinishUsedElsewhere(job, result); });
+      }
       // The id was used on another stream: report where.
-      CommandReply reply;
-      auto* outcome = reply.mutable_outcome();
-      outcome->set_accepted(true);
-      outcome->set_stream_id(result.stream_id());
-      outcome->set_version(result.last_version());
-      outcome->set_global_position(result.last_position());
-      outcome->set_duplicate(true);
-      Finish(job, std::move(reply));
+      FinishUsedElsewhere(job, result);
     });
   }
   const es::domain::Decision& decided = job->decision;
+  const bool was_closed = aggregate->account.closed;
   for (const auto& event : decided.events) Evolve(*aggregate, event);
   aggregate->version = result.last_version();
+  if (!was_closed && aggregate->account.closed) aggregate->closed_version = result.last_version();
   StoredOutcome outcome;
   outcome.accepted = decided.accepted();
   if (decided.rejection) {
@@ -409,6 +550,7 @@ void CommandProcessor::OnAppended(Job* job, std::optional<es::v1::StoreReply> an
   outcome.global_position = result.last_position();
   outcome.events_written = static_cast<uint32_t>(decided.events.size());
   aggregate->outcomes[job->command().command_id()] = outcome;
+  MaybeSnapshot(aggregate);
   FinishWithOutcome(job, outcome, /*duplicate=*/false);
 }
 

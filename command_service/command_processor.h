@@ -10,6 +10,14 @@
 // stream. A command whose id is already there is answered with the first
 // outcome and writes nothing; if the cache was stale, the store's own
 // command-id check answers "duplicate" and the aggregate is reloaded.
+//
+// Snapshots: every `snapshot_every` events an account's state is appended to
+// "snapshot-account-<id>", and an account loads from its newest snapshot plus
+// the events after it — a bounded read however long the account. Such an
+// aggregate knows only the command ids after the snapshot, so before it
+// answers a command that writes nothing (a refusal), or after the store
+// reports a duplicate it cannot place, it asks the store which append
+// carried the id (find_command) and answers with that append's outcome.
 #pragma once
 
 #include <cstdint>
@@ -34,13 +42,20 @@ struct ProcessorCounters {
   uint64_t duplicates = 0;
   uint64_t conflicts = 0;  // appends refused for a stale version, then retried
   uint64_t stream_reads = 0;
+  uint64_t events_loaded = 0;     // events read to load aggregates
+  uint64_t snapshots_loaded = 0;
+  uint64_t snapshots_written = 0;
+  uint64_t command_lookups = 0;   // find_command requests
 };
 
 class CommandProcessor {
  public:
   using Reply = std::function<void(es::v1::CommandReply)>;
 
-  CommandProcessor(StoreRpc& store, size_t cache_capacity, int max_conflict_retries);
+  // snapshot_every: append an account snapshot every this many events (0:
+  // never; accounts then load their whole stream).
+  CommandProcessor(StoreRpc& store, size_t cache_capacity, int max_conflict_retries,
+                   uint64_t snapshot_every = 0);
   ~CommandProcessor();
 
   // Handles one request (command or query); `reply` is called exactly once,
@@ -68,11 +83,24 @@ class CommandProcessor {
   // `into`, then calls `then(ok)` (false: the store failed).
   void ReadWholeStream(const std::string& stream, uint64_t from, Aggregate* into,
                        std::function<void(bool)> then);
+  // Loads `into` (reset) from its newest snapshot, if snapshots are on and
+  // it is an account, and the events after it; then `then(ok)`.
+  void LoadStream(Aggregate* into, std::function<void(bool)> then);
   // Loads the aggregate from its stream unless it is loaded; then `then(ok)`.
   void EnsureLoaded(Aggregate* aggregate, std::function<void(bool)> then);
+  // Appends a snapshot of the account if `snapshot_every` events have
+  // passed since the last one (fire and forget: a lost one costs load time).
+  void MaybeSnapshot(Aggregate* aggregate);
+  // Asks the store which append carried the job's command id: answers the
+  // job with that append's outcome, or calls `not_found`.
+  void LookUpCommand(Job* job, std::function<void()> not_found);
+  // The command id was used on another stream: say where.
+  void FinishUsedElsewhere(Job* job, const es::v1::AppendResult& result);
   void Query(Job* job);
   // Decides and appends a command against its loaded aggregate.
   void Execute(Job* job);
+  // Answers a command whose decision wrote nothing (a refusal or a no-op).
+  void FinishUnwritten(Job* job);
   void Append(Job* job);
   void OnAppended(Job* job, std::optional<es::v1::StoreReply> answer);
   // After a conflict: reload, then decide again.
@@ -85,6 +113,7 @@ class CommandProcessor {
   StoreRpc& store_;
   AggregateCache cache_;
   int max_conflict_retries_;
+  uint64_t snapshot_every_;
   ProcessorCounters counters_;
   std::deque<Job*> deferred_;
 };

@@ -17,7 +17,8 @@ CommandServer::CommandServer(zmq::context_t& context, CommandServerOptions optio
       store_(context, options_.store_requests,
              es::bus::AsyncChannel::Options{.attempt_timeout = std::chrono::milliseconds(1000),
                                             .deadline = options_.store_timeout}),
-      processor_(store_, options_.cache_capacity, options_.max_conflict_retries) {
+      processor_(store_, options_.cache_capacity, options_.max_conflict_retries,
+                 options_.snapshot_every) {
   router_.set(zmq::sockopt::linger, 1000);
   router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(4 * kMaxRequestBytes));
   router_.set(zmq::sockopt::sndhwm, 0);
@@ -79,6 +80,10 @@ void CommandServer::ServeRequests() {
       stats->set_commands_refused(c.refused);
       stats->set_concurrency_retries(c.conflicts);
       stats->set_cached_aggregates(processor_.cached_aggregates());
+      stats->set_snapshots_written(c.snapshots_written);
+      stats->set_snapshots_loaded(c.snapshots_loaded);
+      stats->set_events_loaded(c.events_loaded);
+      stats->set_command_lookups(c.command_lookups);
       stats->set_rss_bytes(es::bus::ResidentBytes());
       rate_.Observe(c.commands);
       stats->set_commands_per_s(rate_.per_second());

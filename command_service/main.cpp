@@ -27,6 +27,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-conflict-retries", options.max_conflict_retries,
                  "times a command is re-decided after a concurrent write (default 5)")
       ->check(CLI::Range(0, 1000));
+  app.add_option("--snapshot-every", options.snapshot_every,
+                 "append an account snapshot every this many events, so a long account "
+                 "loads in bounded time; 0 = never (default 1000)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1'000'000'000}));
   app.add_option("--store-timeout-ms", store_timeout_ms,
                  "answer UNAVAILABLE when the store has not answered within this (default 10000)")
       ->check(CLI::Range(int64_t{100}, int64_t{3'600'000}));

@@ -1,8 +1,11 @@
 #include "tests/chaos/chaos_audit.h"
 
 #include <set>
+#include <string_view>
 
+#include "domain/account.h"
 #include "domain/event_codec.h"
+#include "es/v1/bank.pb.h"
 
 namespace es::chaos {
 namespace {
@@ -32,6 +35,38 @@ std::string TransferIdOf(const es::domain::DomainEvent& event) {
       event);
 }
 
+constexpr std::string_view kSnapshotPrefix = "snapshot-";
+
+// Each account stream's state after each of its versions (index version - 1).
+using AccountHistories = std::map<std::string, std::vector<es::domain::AccountState>>;
+
+// A snapshot (command_service's, derived data) must be an AccountSnapshot
+// equal to its account's state at the version it names, which the log holds
+// by then: a snapshot is appended after the events it reflects.
+template <typename Fail>
+void CheckSnapshot(const es::v1::EventRecord& event, const AccountHistories& accounts,
+                   Fail& fail) {
+  const std::string where = "snapshot at " + std::to_string(event.global_position());
+  es::v1::AccountSnapshot snapshot;
+  if (event.type() != "es.v1.AccountSnapshot" || !snapshot.ParseFromString(event.data())) {
+    return fail(where + " is not an es.v1.AccountSnapshot");
+  }
+  const std::string account_stream = event.stream_id().substr(kSnapshotPrefix.size());
+  auto it = accounts.find(account_stream);
+  if (it == accounts.end() || snapshot.version() == 0 ||
+      snapshot.version() > it->second.size()) {
+    return fail(where + " names version " + std::to_string(snapshot.version()) + " of " +
+                account_stream + ", which the log does not hold before it");
+  }
+  const es::domain::AccountState& state = it->second[snapshot.version() - 1];
+  if (snapshot.balance() != state.balance || snapshot.closed() != state.closed ||
+      snapshot.exists() != state.exists || snapshot.account_id() != state.account_id) {
+    fail(where + " says balance " + std::to_string(snapshot.balance()) + " for " +
+         account_stream + " at version " + std::to_string(snapshot.version()) +
+         ", the log " + std::to_string(state.balance));
+  }
+}
+
 }  // namespace
 
 AuditResult Audit(const AuditInput& input) {
@@ -43,6 +78,7 @@ AuditResult Audit(const AuditInput& input) {
   // 1. The log itself: gap-free positions, and one append per command id.
   std::map<std::string, std::vector<const es::v1::EventRecord*>> by_command;
   std::map<std::string, TransferTrace> transfers;
+  AccountHistories accounts;
   for (size_t i = 0; i < input.log.size(); ++i) {
     const auto& event = input.log[i];
     if (event.global_position() != i + 1) {
@@ -50,7 +86,18 @@ AuditResult Audit(const AuditInput& input) {
            std::to_string(i));
     }
     by_command[event.command_id()].push_back(&event);
+    if (event.stream_id().starts_with(kSnapshotPrefix)) {
+      CheckSnapshot(event, accounts, fail);
+      continue;
+    }
     auto decoded = es::domain::DecodeEvent(event.type(), event.data());
+    if (decoded && event.stream_id().starts_with("account-")) {
+      accounts[event.stream_id()].push_back(
+          es::domain::EvolveAccount(accounts[event.stream_id()].empty()
+                                        ? es::domain::AccountState{}
+                                        : accounts[event.stream_id()].back(),
+                                    *decoded));
+    }
     if (!decoded) {
       fail("undecodable event at " + std::to_string(event.global_position()));
       continue;

@@ -23,8 +23,9 @@ BankSystem::BankSystem(const TempDir& dir, Options options)
 }
 
 ServiceProcess BankSystem::StartCommandServiceAt(size_t index, const std::string& bind) const {
-  return ServiceProcess::Start(BinaryPath("command_service"),
-                               {"--bind", bind, "--store-requests", store_requests()},
+  std::vector<std::string> args = {"--bind", bind, "--store-requests", store_requests()};
+  args.insert(args.end(), options_.command_args.begin(), options_.command_args.end());
+  return ServiceProcess::Start(BinaryPath("command_service"), args,
                                dir_.File("command-" + std::to_string(index) + ".log"));
 }
 
