@@ -162,6 +162,20 @@ int main(int argc, char** argv) {
   read_cmd->callback(
       [&] { run = [&](BenchEnv& env) { return RunReadStreamBench(env, read_stream); }; });
 
+  AccountLoadArgs account_load;
+  auto* load_cmd = app.add_subcommand(
+      "account-load", "command_service's cold load of a long account, with and without a snapshot");
+  load_cmd->add_option("--accounts", account_load.accounts, "account pairs to load (default 3)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000}));
+  load_cmd->add_option("--events", account_load.events, "events per account (default 100000)")
+      ->check(CLI::Range(uint64_t{2}, uint64_t{100'000'000}));
+  load_cmd
+      ->add_option("--tail", account_load.tail,
+                   "events after the snapshot, below --events (default 500)")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{100'000'000}));
+  load_cmd->callback(
+      [&] { run = [&](BenchEnv& env) { return RunAccountLoadBench(env, account_load); }; });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

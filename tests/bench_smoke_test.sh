@@ -2,9 +2,9 @@
 # bench_smoke_test.sh BIN_DIR: esbench runs end to end against a real system.
 # Starts store_service, command_service and saga_service in a temp dir on
 # ports the OS picks (tcp://127.0.0.1:*, read back from each `ready` line),
-# runs `esbench append` and `esbench transfers` with --json, checks the keys
-# and that money was conserved, and stops the services by pid whatever
-# happens. Nothing here is timed.
+# runs `esbench append`, `esbench transfers` and `esbench account-load` with
+# --json, checks the keys and that money was conserved, and stops the
+# services by pid whatever happens. Nothing here is timed.
 set -euo pipefail
 
 bin_dir="${1:?usage: bench_smoke_test.sh BIN_DIR}"
@@ -84,10 +84,18 @@ expect_keys "$out" mode transfers completed failed seconds transfers_per_s comma
 [[ "$out" == *'"money_conserved":true'* ]] || { echo "FAIL: money not conserved" >&2; exit 1; }
 [[ "$out" == *'"unfinished":0,'* ]] || { echo "FAIL: transfers unfinished" >&2; exit 1; }
 
+# account-load checks the balances itself (exit 1 if one is wrong).
+out="$("${esbench[@]}" account-load --accounts 1 --events 300 --tail 20 --json)"
+echo "$out"
+expect_keys "$out" mode accounts events tail full_load_ms snapshot_load_ms p50
+[[ "$out" == *'"mode":"account-load"'* ]] || { echo "FAIL: account-load" >&2; exit 1; }
+
 # A usage error is exit 2; no service at an endpoint is exit 3.
 set +e
 "$bin_dir/esbench" append --appenders 0 >/dev/null 2>&1
 [ $? -eq 2 ] || { echo "FAIL: --appenders 0 is not a usage error (exit 2)" >&2; exit 1; }
+"${esbench[@]}" account-load --events 10 --tail 10 >/dev/null 2>&1
+[ $? -eq 2 ] || { echo "FAIL: --tail >= --events is not a usage error (exit 2)" >&2; exit 1; }
 "$bin_dir/esbench" --store tcp://127.0.0.1:1 --timeout-s 1 append --count 10 >/dev/null 2>&1
 [ $? -eq 3 ] || { echo "FAIL: an absent store is not exit 3" >&2; exit 1; }
 set -e
