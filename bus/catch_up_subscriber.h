@@ -104,6 +104,8 @@ class CatchUpSubscriber {
   bool WaitFor(const PendingRead& read);
   bool DrainSocket();  // true if anything was received
   void ReportPosition();
+  // Takes the oldest ready event (ready_ must not be empty).
+  es::v1::EventRecord PopReady();
 
   CatchUpOptions options_;
   zmq::socket_t sub_;
