@@ -1,8 +1,23 @@
 #include "bus/async_rpc.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include <vector>
 
 namespace es::bus {
+
+std::optional<uint64_t> LeadingRequestId(const zmq::message_t& body) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(static_cast<const uint8_t*>(body.data()),
+                                            static_cast<int>(body.size()));
+  if (in.ReadTag() != WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_VARINT)) {
+    return std::nullopt;
+  }
+  uint64_t id = 0;
+  if (!in.ReadVarint64(&id)) return std::nullopt;
+  return id;
+}
 
 AsyncChannel::AsyncChannel(zmq::context_t& context, std::string endpoint, Options options)
     : context_(context), endpoint_(std::move(endpoint)), options_(options) {

@@ -73,6 +73,11 @@ class AsyncChannel {
   uint64_t resends_ = 0;
 };
 
+// The value of a serialized message's field 1 when it is a varint and comes
+// first (as request_id does in every request and reply of this protocol);
+// nullopt otherwise.
+std::optional<uint64_t> LeadingRequestId(const zmq::message_t& body);
+
 // A typed front for a Request/Reply pair that carries `request_id`.
 template <typename Request, typename Reply>
 class AsyncRpc {
@@ -97,6 +102,10 @@ class AsyncRpc {
 
   void DispatchReplies() {
     channel_.DispatchReplies([](const zmq::message_t& body) -> std::optional<uint64_t> {
+      // request_id is field 1 of every reply, so serialized first: read it
+      // off the wire instead of decoding the reply twice (the callback
+      // decodes it), which was a tenth of a pipelining client's CPU.
+      if (auto id = LeadingRequestId(body)) return id;
       Reply reply;
       if (!reply.ParseFromArray(body.data(), static_cast<int>(body.size()))) return std::nullopt;
       return reply.request_id();

@@ -1,5 +1,8 @@
 #include "bus/catch_up_subscriber.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include <algorithm>
 
 #include "bus/poll.h"
@@ -11,6 +14,31 @@ using Clock = std::chrono::steady_clock;
 // Held-back live events beyond this many are discarded; the store read that
 // must follow returns them anyway.
 constexpr size_t kMaxHeld = 200000;
+
+// The global_position of the event in a serialized LiveMessage, read without
+// decoding the rest (nullopt if the body is not an event or does not parse).
+std::optional<uint64_t> LiveEventPosition(const zmq::message_t& body) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(static_cast<const uint8_t*>(body.data()),
+                                            static_cast<int>(body.size()));
+  // LiveMessage.event = 1 (length-delimited); EventRecord.global_position = 4 (varint).
+  if (in.ReadTag() != WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_LENGTH_DELIMITED)) {
+    return std::nullopt;
+  }
+  uint32_t length = 0;
+  if (!in.ReadVarint32(&length)) return std::nullopt;
+  in.PushLimit(static_cast<int>(length));
+  constexpr uint32_t kPositionTag = WireFormatLite::MakeTag(4, WireFormatLite::WIRETYPE_VARINT);
+  for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
+    if (tag == kPositionTag) {
+      uint64_t position = 0;
+      if (!in.ReadVarint64(&position)) return std::nullopt;
+      return position;
+    }
+    if (!WireFormatLite::SkipField(&in, tag)) return std::nullopt;
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -86,7 +114,12 @@ std::optional<es::v1::EventRecord> CatchUpSubscriber::Next(std::chrono::millisec
       ReadFromStore(0);
       if (!ready_.empty()) break;
     }
-    if (now >= deadline) return std::nullopt;
+    if (now >= deadline) {
+      // Nothing in hand: every matching event up to through_ went out
+      // (positions passed by a read or skipped live count too).
+      delivered_through_ = through_;
+      return std::nullopt;
+    }
     if (received) continue;
     auto wait = std::min<Clock::duration>(deadline - now, options_.silence_timeout);
     if (!caught_up_ || repair_target_ > through_) {
@@ -127,7 +160,19 @@ bool CatchUpSubscriber::DrainSocket() {
   return received;
 }
 
-void CatchUpSubscriber::HandleLive(zmq::message_t& /*topic*/, zmq::message_t& body) {
+bool CatchUpSubscriber::Delivers(std::string_view stream_id) const {
+  if (options_.deliver_only.empty()) return true;
+  return std::any_of(options_.deliver_only.begin(), options_.deliver_only.end(),
+                     [&](const std::string& prefix) { return stream_id.starts_with(prefix); });
+}
+
+void CatchUpSubscriber::HandleLive(zmq::message_t& topic, zmq::message_t& body) {
+  if (!options_.deliver_only.empty() && topic.to_string_view() != kHeartbeatTopic &&
+      !Delivers(topic.to_string_view())) {
+    if (std::optional<uint64_t> position = LiveEventPosition(body)) {
+      return AcceptSkipped(*position);
+    }
+  }
   es::v1::LiveMessage message;
   if (!message.ParseFromArray(body.data(), static_cast<int>(body.size()))) return;
   if (message.has_heartbeat()) {
@@ -142,7 +187,20 @@ void CatchUpSubscriber::HandleLive(zmq::message_t& /*topic*/, zmq::message_t& bo
   if (message.has_event()) AcceptLiveEvent(std::move(*message.mutable_event()));
 }
 
+void CatchUpSubscriber::AcceptSkipped(uint64_t position) {
+  known_head_ = std::max(known_head_, position);
+  if (position <= through_ || !caught_up_) return;
+  if (position == through_ + 1 && held_.empty() && repair_target_ <= through_) {
+    through_ = position;
+    if (ready_.empty()) delivered_through_ = through_;
+    return;
+  }
+  // Beyond a gap: the read that repairs it covers this position too.
+  repair_target_ = std::max(repair_target_, position);
+}
+
 void CatchUpSubscriber::AcceptLiveEvent(es::v1::EventRecord event) {
+  if (!Delivers(event.stream_id())) return AcceptSkipped(event.global_position());
   const uint64_t position = event.global_position();
   known_head_ = std::max(known_head_, position);
   if (position <= through_) return;  // already have it
@@ -212,6 +270,7 @@ bool CatchUpSubscriber::ReadFromStore(uint64_t target) {
     for (auto& event : *result.mutable_events()) {
       if (event.global_position() <= through_) continue;
       through_ = event.global_position();
+      if (!Delivers(event.stream_id())) continue;
       ++counters_.read_events;
       ready_.push_back(std::move(event));
     }

@@ -29,6 +29,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 #include <zmq.hpp>
 
 #include "bus/async_rpc.h"
@@ -44,6 +46,13 @@ struct CatchUpOptions {
   std::string store_events{};    // the store's PUB endpoint
   uint64_t from_position = 1;    // the first global position wanted
   std::string stream_prefix{};   // empty: every stream
+  // With no stream_prefix: follow every position (so a loss shows as a gap,
+  // with no confirming reads), but decode and return only events whose
+  // stream id starts with one of these (empty: all). The others only move
+  // position() on, read from the topic frame and the event's position
+  // without decoding the event: how the saga ignores streams it does not
+  // react to at a fraction of a decode's cost.
+  std::vector<std::string> deliver_only{};
   uint32_t page_size = 2000;     // events per store read
   int receive_hwm = 100000;      // the SUB socket's receive high-water mark
   // No message at all for this long (not even a heartbeat): ask the store.
@@ -89,6 +98,10 @@ class CatchUpSubscriber {
  private:
   void HandleLive(zmq::message_t& topic, zmq::message_t& body);
   void AcceptLiveEvent(es::v1::EventRecord event);
+  // A live event at `position` that this subscriber does not deliver.
+  void AcceptSkipped(uint64_t position);
+  // Whether events of `stream_id` are delivered (options_.deliver_only).
+  bool Delivers(std::string_view stream_id) const;
   // Reads from the store until everything up to `target` is accounted for
   // (target 0: up to the head the store reports). Returns false if the store
   // did not answer (what was read so far is kept), or if it stopped early

@@ -3,11 +3,11 @@
 namespace es::domain {
 
 std::string AccountStreamId(std::string_view account_id) {
-  return "account-" + std::string(account_id);
+  return std::string(kAccountStreamPrefix) + std::string(account_id);
 }
 
 std::string TransferStreamId(std::string_view transfer_id) {
-  return "transfer-" + std::string(transfer_id);
+  return std::string(kTransferStreamPrefix) + std::string(transfer_id);
 }
 
 std::optional<std::string> StreamOfCommand(const es::v1::Command& command) {

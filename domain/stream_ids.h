@@ -10,6 +10,9 @@
 
 namespace es::domain {
 
+inline constexpr std::string_view kAccountStreamPrefix = "account-";
+inline constexpr std::string_view kTransferStreamPrefix = "transfer-";
+
 std::string AccountStreamId(std::string_view account_id);
 std::string TransferStreamId(std::string_view transfer_id);
 

@@ -4,6 +4,7 @@
 #include <cerrno>
 
 #include "bus/router_frames.h"
+#include "domain/stream_ids.h"
 #include "domain/transfer_saga.h"
 #include "saga_service/command_outcome.h"
 #include "saga_service/process_memory.h"
@@ -46,6 +47,10 @@ es::bus::CatchUpOptions SubscriberOptions(const SagaOptions& options, uint64_t c
   subscriber.store_requests = options.store_requests;
   subscriber.store_events = options.store_events;
   subscriber.from_position = checkpoint + 1;  // no stream prefix: every event
+  // The saga reacts only to account and transfer events; the rest (snapshots,
+  // other writers' streams) pass without being decoded.
+  subscriber.deliver_only = {std::string(es::domain::kAccountStreamPrefix),
+                             std::string(es::domain::kTransferStreamPrefix)};
   subscriber.rpc = {.attempt_timeout = kStoreReadTimeout, .deadline = kStoreReadTimeout};
   subscriber.name = "saga_service";  // its progress shows in the store's stats
   return subscriber;

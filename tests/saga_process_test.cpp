@@ -42,14 +42,16 @@ es::v1::EventRecord Record(uint64_t position, const es::domain::DomainEvent& eve
   es::v1::EventRecord record;
   record.set_event_id("event-" + std::to_string(position));
   record.set_global_position(position);
-  record.set_stream_id("stream");
+  // Each event in its aggregate's stream: the saga follows only those.
+  record.set_stream_id(encoded.type.starts_with("es.v1.Account") ? "account-a" : "transfer-t");
   record.set_type(encoded.type);
   record.set_data(encoded.data);
   return record;
 }
 
 // Three transfers as the saga sees them: two complete, one fails for lack of
-// funds; and an account event that calls for nothing.
+// funds; an account event that calls for nothing; and last, an event in a
+// stream the saga does not follow (its checkpoint must pass it all the same).
 std::vector<es::v1::EventRecord> SampleLog() {
   std::vector<es::domain::DomainEvent> events;
   es::v1::AccountOpened opened;
@@ -85,6 +87,13 @@ std::vector<es::v1::EventRecord> SampleLog() {
   events.push_back(es::v1::MoneyTransferFailedDueToLackOfFunds());
   std::vector<es::v1::EventRecord> log;
   for (const auto& event : events) log.push_back(Record(log.size() + 1, event));
+  es::v1::EventRecord unrelated;
+  unrelated.set_event_id("event-" + std::to_string(log.size() + 1));
+  unrelated.set_global_position(log.size() + 1);
+  unrelated.set_stream_id("elsewhere-1");
+  unrelated.set_type("test.Unrelated");
+  unrelated.set_data("not a domain event");
+  log.push_back(unrelated);
   return log;
 }
 

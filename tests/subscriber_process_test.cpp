@@ -273,6 +273,7 @@ class PumpedSubscriber {
         std::lock_guard lock(mutex_);
         if (event) events_.push_back(std::move(*event));
         counters_ = subscriber.counters();
+        position_ = subscriber.position();
         changed_.notify_all();
       }
     });
@@ -301,12 +302,18 @@ class PumpedSubscriber {
     std::lock_guard lock(mutex_);
     return counters_;
   }
+  // Waits until the subscriber's position() reached `position`.
+  bool WaitForPosition(uint64_t position, milliseconds timeout = seconds(20)) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return position_ >= position; });
+  }
 
  private:
   std::mutex mutex_;
   std::condition_variable changed_;
   std::vector<EventRecord> events_;
   es::bus::CatchUpCounters counters_;
+  uint64_t position_ = 0;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
@@ -540,6 +547,59 @@ TEST_F(SubscriberProcessTest, FilteredSubscriberFindsEventsLostBetweenOnesItSaw)
   EXPECT_TRUE(SameEvents(expected, subscriber.events()));
   ASSERT_TRUE(relay.WaitForEvent(last));
   EXPECT_EQ(relay.dropped_by_predicate(), kBurst / 2 / 3);
+}
+
+// deliver_only: the subscriber follows every position (a gap is a loss, with
+// no confirming reads) but returns only "b-" events; "a-" events just move
+// its position on. The relay loses every third event of either kind: a lost
+// "a-" event must be noticed as a gap all the same, and the position must
+// reach a skipped last event.
+TEST_F(SubscriberProcessTest, DeliverOnlySubscriberSkipsOtherStreamsYetRepairsEveryGap) {
+  constexpr uint64_t kBurst = 3000;
+  std::atomic<uint64_t> lose_after{std::numeric_limits<uint64_t>::max()};
+  std::atomic<uint64_t> seen{0};
+  LossyRelay relay(context_, events_,
+                   {.send_hwm = 0, .drop = [&](const es::v1::LiveMessage& message) {
+                      if (!message.has_event()) return false;
+                      if (message.event().global_position() <= lose_after.load()) return false;
+                      return ++seen % 3 == 0;
+                    }});
+  ASSERT_TRUE(relay.WaitForUpstream());
+  CatchUpOptions options = Options(relay.endpoint());
+  options.deliver_only = {"b-"};
+  options.silence_timeout = seconds(60);  // only what arrives may reveal the loss
+  PumpedSubscriber subscriber(context_, options);
+  ASSERT_TRUE(relay.WaitForSubscription(""));
+  lose_after = AppendOne(context_, requests_, "b-probe", "b-probe");
+  ASSERT_TRUE(subscriber.WaitForCount(1));
+
+  ASSERT_EQ(AppendBurst(
+                context_, requests_,
+                Burst{.prefix = "mixed",
+                      .events = kBurst,
+                      .events_per_append = 1,
+                      .clients = 2,
+                      .window = 8,
+                      .stream_of =
+                          [](uint64_t n) { return Stream(n % 2 == 0 ? "a-" : "b-", n / 2, 10); }}),
+            kBurst);
+  // Past the last b- event only an a- event follows: the position must
+  // still reach it.
+  const uint64_t last = AppendOne(context_, requests_, "a-last", "a-last");
+
+  const std::vector<EventRecord> log = ReadWholeLog(context_, requests_);
+  ASSERT_EQ(log.size(), last);
+  const std::vector<EventRecord> expected = WithPrefix(log, "b-");
+  EXPECT_TRUE(subscriber.WaitForCount(expected.size())) << "stuck at " << subscriber.size();
+  EXPECT_TRUE(subscriber.WaitForPosition(last));
+  subscriber.Stop();
+  EXPECT_TRUE(SameEvents(expected, subscriber.events()));
+  const es::bus::CatchUpCounters counters = subscriber.counters();
+  std::cout << "[ deliver-only ] " << Describe(counters) << "\n";
+  EXPECT_GT(counters.repairs, 0u);
+  EXPECT_GT(counters.live_events, 1u) << "b- events should arrive live, unconfirmed";
+  ASSERT_TRUE(relay.WaitForEvent(last));
+  EXPECT_GT(relay.dropped_by_predicate(), kBurst / 4);
 }
 
 // ---------------------------------------------------------------------------
