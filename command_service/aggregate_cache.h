@@ -8,9 +8,9 @@
 #pragma once
 
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "domain/account.h"
@@ -54,6 +54,9 @@ struct Aggregate {
   Job* waiting_head = nullptr;
   Job* waiting_tail = nullptr;
   bool has_waiting() const { return waiting_head != nullptr; }
+  // The cache's recency list, intrusive (no node or key copy of its own).
+  Aggregate* lru_newer = nullptr;
+  Aggregate* lru_older = nullptr;
 
   void Reset() {
     loaded = false;
@@ -81,13 +84,14 @@ class AggregateCache {
   size_t size() const { return entries_.size(); }
 
  private:
-  struct Entry {
-    std::unique_ptr<Aggregate> aggregate;
-    std::list<std::string>::iterator lru;
-  };
+  void Unlink(Aggregate* aggregate);
+  void PushNewest(Aggregate* aggregate);
+
   size_t capacity_;
-  std::unordered_map<std::string, Entry> entries_;
-  std::list<std::string> lru_;  // most recent first
+  // Keyed by a view of the aggregate's own stream_id: one copy of each id.
+  std::unordered_map<std::string_view, std::unique_ptr<Aggregate>> entries_;
+  Aggregate* newest_ = nullptr;
+  Aggregate* oldest_ = nullptr;
 };
 
 }  // namespace es::command
