@@ -1,29 +1,37 @@
 #include "bus/router_frames.h"
 
+#include <array>
+
 namespace es::bus {
 
 std::optional<RoutedRequest> ReceiveRouted(zmq::socket_t& router, uint64_t* dropped) {
-  std::vector<zmq::message_t> frames;
+  // [identity][empty][body] is all a well-formed request has: three frames
+  // kept in place (no vector to grow per request), any beyond them counted
+  // and dropped.
+  std::array<zmq::message_t, 3> frames;
+  size_t count = 0;
   while (true) {
     zmq::message_t frame;
-    if (!router.recv(frame, frames.empty() ? zmq::recv_flags::dontwait : zmq::recv_flags::none)) {
-      return std::nullopt;  // nothing waiting
+    if (!router.recv(frame, count == 0 ? zmq::recv_flags::dontwait : zmq::recv_flags::none)) {
+      if (count == 0) return std::nullopt;  // nothing waiting
+      break;
     }
-    bool more = frame.more();
-    frames.push_back(std::move(frame));
+    const bool more = frame.more();
+    if (count < frames.size()) frames[count] = std::move(frame);
+    ++count;
     if (!more) break;
   }
   // frames[0] is the identity the ROUTER prepended; frames[1] must be the
   // empty delimiter, or the reply could not be routed back to a REQ peer.
-  if (frames.size() < 2 || frames[1].size() != 0) {
+  if (count < 2 || frames[1].size() != 0) {
     if (dropped != nullptr) ++*dropped;
     return std::nullopt;
   }
   RoutedRequest request;
   request.identity = std::move(frames[0]);
-  if (frames.size() != 3) {
-    request.frame_error = "expected one body frame after the empty delimiter, got " +
-                          std::to_string(frames.size() - 2);
+  if (count != 3) {
+    request.frame_error =
+        "expected one body frame after the empty delimiter, got " + std::to_string(count - 2);
     return request;
   }
   request.body = std::move(frames[2]);
