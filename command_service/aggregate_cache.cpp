@@ -46,10 +46,14 @@ void AggregateCache::Trim() {
     Aggregate* aggregate = candidate;
     candidate = aggregate->lru_newer;
     if (aggregate->busy || aggregate->has_waiting()) continue;
-    Unlink(aggregate);
-    // Erase by iterator: the key is a view of the aggregate being destroyed.
-    entries_.erase(entries_.find(std::string_view(aggregate->stream_id)));
+    Erase(aggregate);
   }
+}
+
+void AggregateCache::Erase(Aggregate* aggregate) {
+  Unlink(aggregate);
+  // Erase by iterator: the key is a view of the aggregate being destroyed.
+  entries_.erase(entries_.find(std::string_view(aggregate->stream_id)));
 }
 
 }  // namespace es::command

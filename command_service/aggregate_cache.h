@@ -81,6 +81,8 @@ class AggregateCache {
   const Aggregate* FindLoaded(const std::string& stream_id) const;
   // Drops least recently used idle aggregates beyond capacity.
   void Trim();
+  // Drops `aggregate` now (it must be idle: not busy, nothing waiting).
+  void Erase(Aggregate* aggregate);
   size_t size() const { return entries_.size(); }
 
  private:

@@ -234,6 +234,13 @@ void CommandProcessor::Finish(Job* job, es::v1::CommandReply reply) {
   delete job;
   if (!aggregate->has_waiting()) {
     aggregate->busy = false;
+    // A finished transfer never changes again: keeping it would only crowd
+    // the cache (one per transfer ever made). A later query or repeated
+    // command reloads its few events.
+    if (aggregate->loaded && aggregate->transfer.exists &&
+        es::domain::IsTerminal(aggregate->transfer.status)) {
+      cache_.Erase(aggregate);
+    }
     return;
   }
   // Stays busy: the next request owns it now.
@@ -331,6 +338,13 @@ void CommandProcessor::MaybeSnapshot(Aggregate* aggregate) {
   if (snapshot_every_ == 0 || !IsAccountStream(aggregate->stream_id)) return;
   if (aggregate->version < aggregate->snapshot_version + snapshot_every_) return;
   aggregate->snapshot_version = aggregate->version;
+  // Outcomes up to here are forgotten, as a load from this snapshot would
+  // not have them: a repeat of one of those commands is looked up in the
+  // store. An account's memory stays bounded however many commands it took.
+  std::erase_if(aggregate->outcomes, [&](const auto& entry) {
+    return entry.second.version <= aggregate->snapshot_version;
+  });
+  aggregate->outcomes_partial = true;
   es::v1::StoreRequest request;
   auto* append = request.mutable_append();
   const std::string snapshot_stream = SnapshotStreamOf(aggregate->stream_id);

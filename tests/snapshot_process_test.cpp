@@ -85,6 +85,20 @@ TEST_F(SnapshotProcessTest, LongAccountLoadsFromItsNewestSnapshotAndKeepsItsComm
   }
   ASSERT_EQ(Stats(bank).snapshots_written(), 2u);  // at versions 50 and 100
 
+  // The live process forgot the outcomes the snapshots cover (its memory per
+  // account stays bounded), yet a repeat still gets its first outcome.
+  {
+    CommandTestClient client(context_, bank.commands());
+    es::v1::CommandOutcome credit = Run(client, CreditWith("credit-5", "A", 1));
+    EXPECT_TRUE(credit.accepted() && credit.duplicate()) << credit.ShortDebugString();
+    EXPECT_EQ(credit.version(), 7u);
+    es::v1::CommandOutcome overdraw = Run(client, DebitWith("overdraw", "A", 100));
+    EXPECT_FALSE(overdraw.accepted()) << overdraw.ShortDebugString();
+    EXPECT_TRUE(overdraw.duplicate());
+    EXPECT_EQ(overdraw.version(), 12u);
+    EXPECT_GE(Stats(bank).command_lookups(), 2u);
+  }
+
   es::v1::AccountView account = RestartAndReadAccount(bank);
   EXPECT_EQ(account.balance(), kCredits);
   EXPECT_EQ(account.version(), 132u);
