@@ -1,7 +1,6 @@
 #include "bus/ids.h"
 
 #include <chrono>
-#include <cstdio>
 #include <random>
 
 namespace es::bus {
@@ -14,12 +13,23 @@ std::string NewUuid() {
   uint64_t lo = engine();
   hi = (hi & ~0xF000ULL) | 0x4000ULL;              // version 4
   lo = (lo & ~(0xC0ULL << 56)) | (0x80ULL << 56);  // RFC 4122 variant
-  char buf[37];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
-                static_cast<unsigned>((hi >> 16) & 0xFFFF), static_cast<unsigned>(hi & 0xFFFF),
-                static_cast<unsigned>(lo >> 48),
-                static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFULL));
-  return buf;
+  // Hex by hand: snprintf was ~2% of command_service's CPU (an id per event).
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(36, '-');
+  size_t at = 0;
+  auto put = [&](uint64_t bits, int digits) {
+    for (int i = digits - 1; i >= 0; --i) id[at++] = kHex[(bits >> (4 * i)) & 0xF];
+  };
+  put(hi >> 32, 8);
+  ++at;
+  put((hi >> 16) & 0xFFFF, 4);
+  ++at;
+  put(hi & 0xFFFF, 4);
+  ++at;
+  put(lo >> 48, 4);
+  ++at;
+  put(lo & 0xFFFFFFFFFFFFULL, 12);
+  return id;
 }
 
 int64_t NowMicros() {

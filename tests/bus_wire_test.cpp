@@ -1,10 +1,15 @@
-// bus::LeadingRequestId: how a pipelining client matches a reply to its
-// request without decoding the reply twice.
+// What bus/ writes and reads on the wire besides protobuf: the request id a
+// pipelining client reads off a reply without decoding it twice, and the
+// UUIDs writers give events.
 #include <gtest/gtest.h>
 
 #include <zmq.hpp>
 
+#include <set>
+#include <string>
+
 #include "bus/async_rpc.h"
+#include "bus/ids.h"
 #include "es/v1/command.pb.h"
 #include "es/v1/store.pb.h"
 
@@ -37,6 +42,25 @@ TEST(LeadingRequestId, IsNothingWhenTheIdIsAbsentOrTheBytesAreNotAMessage) {
   EXPECT_EQ(LeadingRequestId(zmq::message_t(truncated.data(), truncated.size())), std::nullopt);
   const std::string text = "not protobuf";
   EXPECT_EQ(LeadingRequestId(zmq::message_t(text.data(), text.size())), std::nullopt);
+}
+
+TEST(NewUuid, IsARandomVersion4UuidInCanonicalForm) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string id = NewUuid();
+    ASSERT_EQ(id.size(), 36u) << id;
+    for (size_t at = 0; at < id.size(); ++at) {
+      if (at == 8 || at == 13 || at == 18 || at == 23) {
+        ASSERT_EQ(id[at], '-') << id;
+      } else {
+        ASSERT_TRUE((id[at] >= '0' && id[at] <= '9') || (id[at] >= 'a' && id[at] <= 'f')) << id;
+      }
+    }
+    EXPECT_EQ(id[14], '4') << id;                                      // version
+    EXPECT_NE(std::string("89ab").find(id[19]), std::string::npos) << id;  // variant
+    seen.insert(id);
+  }
+  EXPECT_EQ(seen.size(), 1000u);
 }
 
 }  // namespace
