@@ -15,6 +15,26 @@ using Clock = std::chrono::steady_clock;
 // must follow returns them anyway.
 constexpr size_t kMaxHeld = 200000;
 
+// Recycled records kept for reuse at most.
+constexpr size_t kMaxSpare = 4096;
+
+// Where the EventRecord inside a serialized LiveMessage is, when the message
+// is exactly one event (what the store publishes for an event): the record
+// can then be parsed straight into a recycled one.
+std::optional<std::string_view> LiveEventBytes(const zmq::message_t& body) {
+  using google::protobuf::internal::WireFormatLite;
+  const auto* data = static_cast<const uint8_t*>(body.data());
+  google::protobuf::io::CodedInputStream in(data, static_cast<int>(body.size()));
+  if (in.ReadTag() != WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_LENGTH_DELIMITED)) {
+    return std::nullopt;
+  }
+  uint32_t length = 0;
+  if (!in.ReadVarint32(&length)) return std::nullopt;
+  const auto offset = static_cast<size_t>(in.CurrentPosition());
+  if (offset + length != body.size()) return std::nullopt;
+  return std::string_view(reinterpret_cast<const char*>(data) + offset, length);
+}
+
 // The global_position of the event in a serialized LiveMessage, read without
 // decoding the rest (nullopt if the body is not an event or does not parse).
 std::optional<uint64_t> LiveEventPosition(const zmq::message_t& body) {
@@ -91,7 +111,16 @@ std::optional<es::v1::EventRecord> CatchUpSubscriber::Next(std::chrono::millisec
   // Events already in hand go out without a clock read (a burst is drained
   // from the socket at once; reading the clock per event cost ~10% of a
   // subscriber's CPU).
-  if (!ready_.empty()) return PopReady();
+  es::v1::EventRecord event;
+  if (!Next(&event, timeout)) return std::nullopt;
+  return event;
+}
+
+bool CatchUpSubscriber::Next(es::v1::EventRecord* out, std::chrono::milliseconds timeout) {
+  if (!ready_.empty()) {
+    PopReady(out);
+    return true;
+  }
   const auto deadline = Clock::now() + timeout;
   ReportPosition();
   while (ready_.empty()) {
@@ -118,7 +147,7 @@ std::optional<es::v1::EventRecord> CatchUpSubscriber::Next(std::chrono::millisec
       // Nothing in hand: every matching event up to through_ went out
       // (positions passed by a read or skipped live count too).
       delivered_through_ = through_;
-      return std::nullopt;
+      return false;
     }
     if (received) continue;
     auto wait = std::min<Clock::duration>(deadline - now, options_.silence_timeout);
@@ -129,14 +158,22 @@ std::optional<es::v1::EventRecord> CatchUpSubscriber::Next(std::chrono::millisec
     zmq::pollitem_t item{static_cast<void*>(sub_), 0, ZMQ_POLLIN, 0};
     PollOnce(&item, 1, std::chrono::duration_cast<std::chrono::milliseconds>(wait));
   }
-  return PopReady();
+  PopReady(out);
+  return true;
 }
 
-es::v1::EventRecord CatchUpSubscriber::PopReady() {
-  es::v1::EventRecord event = std::move(ready_.front());
+void CatchUpSubscriber::PopReady(es::v1::EventRecord* out) {
+  out->Swap(&ready_.front());
+  if (spare_.size() < kMaxSpare) spare_.push_back(std::move(ready_.front()));
   ready_.pop_front();
-  delivered_through_ = ready_.empty() ? through_ : event.global_position();
-  return event;
+  delivered_through_ = ready_.empty() ? through_ : out->global_position();
+}
+
+es::v1::EventRecord CatchUpSubscriber::TakeSpare() {
+  if (spare_.empty()) return es::v1::EventRecord();
+  es::v1::EventRecord record = std::move(spare_.back());
+  spare_.pop_back();
+  return record;
 }
 
 bool CatchUpSubscriber::DrainSocket() {
@@ -173,6 +210,12 @@ void CatchUpSubscriber::HandleLive(zmq::message_t& topic, zmq::message_t& body) 
       return AcceptSkipped(*position);
     }
   }
+  if (std::optional<std::string_view> bytes = LiveEventBytes(body)) {
+    es::v1::EventRecord event = TakeSpare();
+    if (event.ParseFromArray(bytes->data(), static_cast<int>(bytes->size()))) {
+      return AcceptLiveEvent(std::move(event));
+    }
+  }
   es::v1::LiveMessage message;
   if (!message.ParseFromArray(body.data(), static_cast<int>(body.size()))) return;
   if (message.has_heartbeat()) {
@@ -199,7 +242,7 @@ void CatchUpSubscriber::AcceptSkipped(uint64_t position) {
   repair_target_ = std::max(repair_target_, position);
 }
 
-void CatchUpSubscriber::AcceptLiveEvent(es::v1::EventRecord event) {
+void CatchUpSubscriber::AcceptLiveEvent(es::v1::EventRecord&& event) {
   if (!Delivers(event.stream_id())) return AcceptSkipped(event.global_position());
   const uint64_t position = event.global_position();
   known_head_ = std::max(known_head_, position);

@@ -84,6 +84,11 @@ class CatchUpSubscriber {
   // nullopt when none came in time (the store may be down: it keeps trying
   // on later calls).
   std::optional<es::v1::EventRecord> Next(std::chrono::milliseconds timeout);
+  // The same into *out, for a caller that reuses one record: the record it
+  // passes in is recycled for a later event (its strings keep their
+  // capacity), so a busy subscriber allocates next to nothing per event.
+  // False when none came in time (*out is then unchanged).
+  bool Next(es::v1::EventRecord* out, std::chrono::milliseconds timeout);
 
   // Every matching event at or below this position has been returned by
   // Next() (or is queued to be). A safe checkpoint.
@@ -97,7 +102,7 @@ class CatchUpSubscriber {
 
  private:
   void HandleLive(zmq::message_t& topic, zmq::message_t& body);
-  void AcceptLiveEvent(es::v1::EventRecord event);
+  void AcceptLiveEvent(es::v1::EventRecord&& event);
   // A live event at `position` that this subscriber does not deliver.
   void AcceptSkipped(uint64_t position);
   // Whether events of `stream_id` are delivered (options_.deliver_only).
@@ -117,8 +122,11 @@ class CatchUpSubscriber {
   bool WaitFor(const PendingRead& read);
   bool DrainSocket();  // true if anything was received
   void ReportPosition();
-  // Takes the oldest ready event (ready_ must not be empty).
-  es::v1::EventRecord PopReady();
+  // Moves the oldest ready event into *out (ready_ must not be empty) and
+  // keeps what *out held for reuse.
+  void PopReady(es::v1::EventRecord* out);
+  // A record to parse into: a recycled one if there is one.
+  es::v1::EventRecord TakeSpare();
 
   CatchUpOptions options_;
   zmq::socket_t sub_;
@@ -131,6 +139,7 @@ class CatchUpSubscriber {
   uint64_t repair_target_ = 0;  // a loss is known up to here
   uint64_t known_head_ = 0;
   std::deque<es::v1::EventRecord> ready_;
+  std::vector<es::v1::EventRecord> spare_;  // recycled records (bounded)
   std::map<uint64_t, es::v1::EventRecord> held_;  // live events not yet confirmed
   std::chrono::steady_clock::time_point last_message_;
   std::chrono::steady_clock::time_point next_report_{};

@@ -151,17 +151,17 @@ void SagaLoop::PullEvents() {
       events_waiting_ = true;
       return;
     }
-    std::optional<es::v1::EventRecord> event;
+    bool got = false;
     try {
-      event = subscriber_.Next(milliseconds(0));
+      got = subscriber_.Next(&event_, milliseconds(0));  // event_ is reused
     } catch (const zmq::error_t& error) {
       if (!Interrupted(error)) throw;
       return;
     }
-    if (event) HandleEvent(*event);
+    if (got) HandleEvent(event_);
     // Every event up to here has been returned: gaps hold nothing for us.
     tracker_.SkipThrough(subscriber_.position());
-    if (!event) return;
+    if (!got) return;
   }
 }
 

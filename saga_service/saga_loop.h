@@ -103,6 +103,7 @@ class SagaLoop {
   std::filesystem::path checkpoint_file_;
   zmq::socket_t control_;
   es::bus::CatchUpSubscriber subscriber_;
+  es::v1::EventRecord event_;  // the record PullEvents reuses for every event
   es::bus::AsyncRpc<es::v1::CommandRequest, es::v1::CommandReply> commands_;
 
   PositionTracker tracker_;
