@@ -63,9 +63,9 @@ struct ReadStreamArgs {
 int RunReadStreamBench(BenchEnv& env, const ReadStreamArgs& args);
 
 struct AccountLoadArgs {
-  uint64_t accounts = 3;     // pairs: one without a snapshot, one with
+  uint64_t accounts = 3;      // pairs: one without a snapshot, one with
   uint64_t events = 100'000;  // per account
-  uint64_t tail = 500;       // events after the snapshot
+  uint64_t tail = 500;        // events after the snapshot
 };
 int RunAccountLoadBench(BenchEnv& env, const AccountLoadArgs& args);
 

@@ -75,8 +75,7 @@ void Refill(Shared& shared, Appender& appender, std::mt19937_64& engine, ThreadT
             es::v1::StoreRequest& request) {
   const AppendPlan& plan = shared.plan;
   const size_t max_offset = shared.pool.size() - plan.payload_bytes;
-  while (!appender.exhausted &&
-         appender.rpc.in_flight() < static_cast<size_t>(plan.in_flight) &&
+  while (!appender.exhausted && appender.rpc.in_flight() < static_cast<size_t>(plan.in_flight) &&
          !shared.abort.load(std::memory_order_relaxed)) {
     const uint64_t n = shared.next_append.fetch_add(1, std::memory_order_relaxed);
     if (n >= shared.total_appends) {

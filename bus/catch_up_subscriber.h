@@ -53,8 +53,8 @@ struct CatchUpOptions {
   // without decoding the event: how the saga ignores streams it does not
   // react to at a fraction of a decode's cost.
   std::vector<std::string> deliver_only{};
-  uint32_t page_size = 2000;     // events per store read
-  int receive_hwm = 100000;      // the SUB socket's receive high-water mark
+  uint32_t page_size = 2000;  // events per store read
+  int receive_hwm = 100000;   // the SUB socket's receive high-water mark
   // No message at all for this long (not even a heartbeat): ask the store.
   std::chrono::milliseconds silence_timeout{1000};
   RpcOptions rpc{.attempt_timeout = std::chrono::milliseconds(1000),
@@ -139,7 +139,7 @@ class CatchUpSubscriber {
   uint64_t repair_target_ = 0;  // a loss is known up to here
   uint64_t known_head_ = 0;
   std::deque<es::v1::EventRecord> ready_;
-  std::vector<es::v1::EventRecord> spare_;  // recycled records (bounded)
+  std::vector<es::v1::EventRecord> spare_;        // recycled records (bounded)
   std::map<uint64_t, es::v1::EventRecord> held_;  // live events not yet confirmed
   std::chrono::steady_clock::time_point last_message_;
   std::chrono::steady_clock::time_point next_report_{};

@@ -79,7 +79,7 @@ void Evolve(Aggregate& aggregate, const es::domain::DomainEvent& event) {
 }
 
 // Folds one stored event of a command into that command's outcome;
-// `account_closed` is the account's state before the event.
+// `was_closed` is whether the account was closed before the event.
 void FoldOutcome(StoredOutcome& outcome, const es::v1::EventRecord& record, bool was_closed) {
   if (outcome.events_written == 0) outcome.accepted = true;
   if (auto refusal = RecordedRefusal(record.type(), was_closed)) {
@@ -365,8 +365,8 @@ void CommandProcessor::LookUpCommand(Job* job, std::function<void()> not_found) 
   es::v1::StoreRequest request;
   request.mutable_find_command()->set_command_id(job->command().command_id());
   ++counters_.command_lookups;
-  store_.Call(request, [this, job, not_found = std::move(not_found)](
-                           std::optional<es::v1::StoreReply> reply) {
+  store_.Call(request, [this, job,
+                        not_found = std::move(not_found)](std::optional<es::v1::StoreReply> reply) {
     if (!reply || !reply->has_find_command()) {
       return FinishRefused(job, es::v1::REFUSAL_CODE_UNAVAILABLE, kStoreSilent);
     }
@@ -475,19 +475,17 @@ void CommandProcessor::FinishUnwritten(Job* job) {
   Aggregate* aggregate = job->aggregate;
   const es::v1::Command& command = job->command();
   const es::domain::Decision& decision = job->decision;
-  {
-    StoredOutcome outcome;
-    outcome.accepted = decision.accepted();
-    if (decision.rejection) {
-      ++counters_.refused;
-      outcome.refusal_code = decision.rejection->code;
-      outcome.message = decision.rejection->message;
-    }
-    outcome.version = aggregate->version;
-    // Remembered so a repeat returns this first outcome (until evicted).
-    aggregate->outcomes[command.command_id()] = outcome;
-    FinishWithOutcome(job, outcome, /*duplicate=*/false);
+  StoredOutcome outcome;
+  outcome.accepted = decision.accepted();
+  if (decision.rejection) {
+    ++counters_.refused;
+    outcome.refusal_code = decision.rejection->code;
+    outcome.message = decision.rejection->message;
   }
+  outcome.version = aggregate->version;
+  // Remembered so a repeat returns this first outcome (until evicted).
+  aggregate->outcomes[command.command_id()] = outcome;
+  FinishWithOutcome(job, outcome, /*duplicate=*/false);
 }
 
 void CommandProcessor::Append(Job* job) {

@@ -42,10 +42,10 @@ struct ProcessorCounters {
   uint64_t duplicates = 0;
   uint64_t conflicts = 0;  // appends refused for a stale version, then retried
   uint64_t stream_reads = 0;
-  uint64_t events_loaded = 0;     // events read to load aggregates
+  uint64_t events_loaded = 0;  // events read to load aggregates
   uint64_t snapshots_loaded = 0;
   uint64_t snapshots_written = 0;
-  uint64_t command_lookups = 0;   // find_command requests
+  uint64_t command_lookups = 0;  // find_command requests
 };
 
 class CommandProcessor {

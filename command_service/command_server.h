@@ -17,7 +17,7 @@ struct CommandServerOptions {
   std::string store_requests;  // the store's request endpoint
   size_t cache_capacity = 1'000'000;
   int max_conflict_retries = 5;
-  uint64_t snapshot_every = 1000;  // events between account snapshots; 0 = none
+  uint64_t snapshot_every = 1000;                  // events between account snapshots; 0 = none
   std::chrono::milliseconds store_timeout{10000};  // then a command is answered UNAVAILABLE
   std::chrono::milliseconds drain_timeout{5000};   // on shutdown
 };

@@ -213,8 +213,8 @@ void StoreServer::HandleRequest(bus::RoutedRequest& routed, SubmittedBatch* batc
         const uint64_t version = storage_.StreamVersion(read.stream_id());
         from_version = version > limits.max_count ? version - limits.max_count + 1 : 1;
       }
-      Status status = storage_.ReadStream(read.stream_id(), from_version, limits,
-                                          reply.mutable_read_stream());
+      Status status =
+          storage_.ReadStream(read.stream_id(), from_version, limits, reply.mutable_read_stream());
       if (!status.ok()) {
         ReplyError(routed.identity, request.request_id(), status.code(), status.message());
         return;

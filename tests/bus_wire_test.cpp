@@ -3,10 +3,9 @@
 // UUIDs writers give events.
 #include <gtest/gtest.h>
 
-#include <zmq.hpp>
-
 #include <set>
 #include <string>
+#include <zmq.hpp>
 
 #include "bus/async_rpc.h"
 #include "bus/ids.h"
@@ -56,7 +55,7 @@ TEST(NewUuid, IsARandomVersion4UuidInCanonicalForm) {
         ASSERT_TRUE((id[at] >= '0' && id[at] <= '9') || (id[at] >= 'a' && id[at] <= 'f')) << id;
       }
     }
-    EXPECT_EQ(id[14], '4') << id;                                      // version
+    EXPECT_EQ(id[14], '4') << id;                                          // version
     EXPECT_NE(std::string("89ab").find(id[19]), std::string::npos) << id;  // variant
     seen.insert(id);
   }

@@ -75,8 +75,8 @@ class SnapshotProcessTest : public ::testing::Test {
 };
 
 TEST_F(SnapshotProcessTest, LongAccountLoadsFromItsNewestSnapshotAndKeepsItsCommandOutcomes) {
-  BankSystem bank(dir_, BankSystem::Options{.start_saga = false,
-                                            .command_args = {"--snapshot-every", "50"}});
+  BankSystem bank(
+      dir_, BankSystem::Options{.start_saga = false, .command_args = {"--snapshot-every", "50"}});
   WriteLongAccount(bank);
   // Snapshots are appended after the command is answered: wait for both.
   const auto deadline = std::chrono::steady_clock::now() + seconds(10);
@@ -151,8 +151,8 @@ TEST_F(SnapshotProcessTest, LongAccountLoadsFromItsNewestSnapshotAndKeepsItsComm
 }
 
 TEST_F(SnapshotProcessTest, WithoutSnapshotsAnAccountLoadsItsWholeStream) {
-  BankSystem bank(dir_, BankSystem::Options{.start_saga = false,
-                                            .command_args = {"--snapshot-every", "0"}});
+  BankSystem bank(
+      dir_, BankSystem::Options{.start_saga = false, .command_args = {"--snapshot-every", "0"}});
   WriteLongAccount(bank);
   EXPECT_EQ(Stats(bank).snapshots_written(), 0u);
   EXPECT_EQ(RestartAndReadAccount(bank).balance(), kCredits);

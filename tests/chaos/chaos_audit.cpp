@@ -44,8 +44,7 @@ using AccountHistories = std::map<std::string, std::vector<es::domain::AccountSt
 // equal to its account's state at the version it names, which the log holds
 // by then: a snapshot is appended after the events it reflects.
 template <typename Fail>
-void CheckSnapshot(const es::v1::EventRecord& event, const AccountHistories& accounts,
-                   Fail& fail) {
+void CheckSnapshot(const es::v1::EventRecord& event, const AccountHistories& accounts, Fail& fail) {
   const std::string where = "snapshot at " + std::to_string(event.global_position());
   es::v1::AccountSnapshot snapshot;
   if (event.type() != "es.v1.AccountSnapshot" || !snapshot.ParseFromString(event.data())) {
@@ -53,17 +52,16 @@ void CheckSnapshot(const es::v1::EventRecord& event, const AccountHistories& acc
   }
   const std::string account_stream = event.stream_id().substr(kSnapshotPrefix.size());
   auto it = accounts.find(account_stream);
-  if (it == accounts.end() || snapshot.version() == 0 ||
-      snapshot.version() > it->second.size()) {
+  if (it == accounts.end() || snapshot.version() == 0 || snapshot.version() > it->second.size()) {
     return fail(where + " names version " + std::to_string(snapshot.version()) + " of " +
                 account_stream + ", which the log does not hold before it");
   }
   const es::domain::AccountState& state = it->second[snapshot.version() - 1];
   if (snapshot.balance() != state.balance || snapshot.closed() != state.closed ||
       snapshot.exists() != state.exists || snapshot.account_id() != state.account_id) {
-    fail(where + " says balance " + std::to_string(snapshot.balance()) + " for " +
-         account_stream + " at version " + std::to_string(snapshot.version()) +
-         ", the log " + std::to_string(state.balance));
+    fail(where + " says balance " + std::to_string(snapshot.balance()) + " for " + account_stream +
+         " at version " + std::to_string(snapshot.version()) + ", the log " +
+         std::to_string(state.balance));
   }
 }
 
@@ -92,11 +90,10 @@ AuditResult Audit(const AuditInput& input) {
     }
     auto decoded = es::domain::DecodeEvent(event.type(), event.data());
     if (decoded && event.stream_id().starts_with("account-")) {
-      accounts[event.stream_id()].push_back(
-          es::domain::EvolveAccount(accounts[event.stream_id()].empty()
-                                        ? es::domain::AccountState{}
-                                        : accounts[event.stream_id()].back(),
-                                    *decoded));
+      accounts[event.stream_id()].push_back(es::domain::EvolveAccount(
+          accounts[event.stream_id()].empty() ? es::domain::AccountState{}
+                                              : accounts[event.stream_id()].back(),
+          *decoded));
     }
     if (!decoded) {
       fail("undecodable event at " + std::to_string(event.global_position()));

@@ -25,9 +25,9 @@ namespace es::testing {
 class BankSystem {
  public:
   struct Options {
-    bool start_saga = true;                   // false: hold it back; StartSaga() later
-    size_t command_services = 1;              // instances against the same store
-    std::vector<std::string> saga_args = {};  // extra flags, e.g. {"--checkpoint-ms", "20"}
+    bool start_saga = true;                      // false: hold it back; StartSaga() later
+    size_t command_services = 1;                 // instances against the same store
+    std::vector<std::string> saga_args = {};     // extra flags, e.g. {"--checkpoint-ms", "20"}
     std::vector<std::string> command_args = {};  // extra flags of every command service
   };
 
