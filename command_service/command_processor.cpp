@@ -135,6 +135,18 @@ bool Restore(Aggregate& aggregate, const es::v1::AccountSnapshot& snapshot) {
   return true;
 }
 
+// What `decision` answers, as of stream version `version`.
+StoredOutcome OutcomeOf(const es::domain::Decision& decision, uint64_t version) {
+  StoredOutcome outcome;
+  outcome.accepted = decision.accepted();
+  if (decision.rejection) {
+    outcome.refusal_code = decision.rejection->code;
+    outcome.message = decision.rejection->message;
+  }
+  outcome.version = version;
+  return outcome;
+}
+
 es::v1::RefusalCode RefusalForStoreError(const es::v1::Error& error) {
   if (error.code() == es::v1::ERROR_CODE_BAD_REQUEST ||
       error.code() == es::v1::ERROR_CODE_TOO_LARGE) {
@@ -475,14 +487,8 @@ void CommandProcessor::FinishUnwritten(Job* job) {
   Aggregate* aggregate = job->aggregate;
   const es::v1::Command& command = job->command();
   const es::domain::Decision& decision = job->decision;
-  StoredOutcome outcome;
-  outcome.accepted = decision.accepted();
-  if (decision.rejection) {
-    ++counters_.refused;
-    outcome.refusal_code = decision.rejection->code;
-    outcome.message = decision.rejection->message;
-  }
-  outcome.version = aggregate->version;
+  if (decision.rejection) ++counters_.refused;
+  const StoredOutcome outcome = OutcomeOf(decision, aggregate->version);
   // Remembered so a repeat returns this first outcome (until evicted).
   aggregate->outcomes[command.command_id()] = outcome;
   FinishWithOutcome(job, outcome, /*duplicate=*/false);
@@ -551,14 +557,8 @@ void CommandProcessor::OnAppended(Job* job, std::optional<es::v1::StoreReply> an
   for (const auto& event : decided.events) Evolve(*aggregate, event);
   aggregate->version = result.last_version();
   if (!was_closed && aggregate->account.closed) aggregate->closed_version = result.last_version();
-  StoredOutcome outcome;
-  outcome.accepted = decided.accepted();
-  if (decided.rejection) {
-    ++counters_.refused;
-    outcome.refusal_code = decided.rejection->code;
-    outcome.message = decided.rejection->message;
-  }
-  outcome.version = result.last_version();
+  if (decided.rejection) ++counters_.refused;
+  StoredOutcome outcome = OutcomeOf(decided, result.last_version());
   outcome.global_position = result.last_position();
   outcome.events_written = static_cast<uint32_t>(decided.events.size());
   aggregate->outcomes[job->command().command_id()] = outcome;
