@@ -1,5 +1,8 @@
 #include "bench/pipelined_appender.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include <algorithm>
 #include <latch>
 #include <memory>
@@ -14,8 +17,6 @@
 
 namespace es::bench {
 namespace {
-
-using StoreRpc = es::bus::AsyncRpc<es::v1::StoreRequest, es::v1::StoreReply>;
 
 // Random bytes that payloads are cut from (incompressible, cheap per event).
 std::string RandomPool(size_t payload_bytes) {
@@ -51,14 +52,28 @@ struct Shared {
 };
 
 // One appender: a DEALER connection keeping up to plan.in_flight appends
-// outstanding. Its callbacks run on the thread that polls it.
+// outstanding. Leaner than bus::AsyncRpc on purpose (it is what the
+// benchmark measures against Redis's C client): no callback or map entry per
+// request, the request bytes built in reused buffers, a reply judged from its
+// first bytes and decoded only if it is an error. No resends: a request
+// unanswered past the deadline fails the run.
 struct Appender {
   Appender(zmq::context_t& context, const std::string& endpoint, const AppendPlan& plan)
-      : rpc(context, endpoint,
-            es::bus::AsyncChannel::Options{
-                .attempt_timeout = std::min(plan.deadline, std::chrono::milliseconds(3000)),
-                .deadline = plan.deadline}) {}
-  StoreRpc rpc;
+      : socket(context, zmq::socket_type::dealer), slots(static_cast<size_t>(plan.in_flight)) {
+    socket.set(zmq::sockopt::linger, 0);
+    socket.set(zmq::sockopt::sndhwm, 0);  // bounded by in_flight
+    socket.set(zmq::sockopt::rcvhwm, 0);
+    socket.connect(endpoint);
+  }
+  struct Slot {
+    uint64_t id = 0;  // 0: free
+    Clock::time_point sent{};
+    int events = 0;
+  };
+  zmq::socket_t socket;
+  std::vector<Slot> slots;  // plan.in_flight of them: a linear scan is cheap
+  size_t in_flight = 0;
+  uint64_t next_id = 1;
   bool exhausted = false;
 };
 
@@ -70,12 +85,73 @@ struct ThreadTally {
   Clock::time_point last_ack{};
 };
 
+// Whether a serialized StoreReply is an AppendResult: request_id (field 1)
+// comes first, then the body's field; append is field 3.
+bool IsAppendResult(const zmq::message_t& body) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(static_cast<const uint8_t*>(body.data()),
+                                            static_cast<int>(body.size()));
+  uint32_t tag = in.ReadTag();
+  if (tag == WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_VARINT)) {
+    uint64_t id = 0;
+    if (!in.ReadVarint64(&id)) return false;
+    tag = in.ReadTag();
+  }
+  return tag == WireFormatLite::MakeTag(3, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+}
+
+// Reads every reply waiting on `appender`; true if there was one.
+bool DrainReplies(Shared& shared, Appender& appender, ThreadTally& tally) {
+  bool any = false;
+  while (true) {
+    zmq::message_t first;
+    if (!appender.socket.recv(first, zmq::recv_flags::dontwait)) return any;
+    any = true;
+    zmq::message_t body;
+    bool more = first.more();
+    const bool have_body = first.size() != 0;
+    if (have_body) body = std::move(first);
+    while (more) {  // [empty][body]; tolerate extra frames
+      zmq::message_t frame;
+      if (!appender.socket.recv(frame, zmq::recv_flags::none)) break;
+      more = frame.more();
+      if (body.size() == 0) body = std::move(frame);
+    }
+    const std::optional<uint64_t> id = es::bus::LeadingRequestId(body);
+    if (!id) continue;
+    auto slot = std::find_if(appender.slots.begin(), appender.slots.end(),
+                             [&](const Appender::Slot& s) { return s.id == *id; });
+    if (slot == appender.slots.end()) continue;
+    slot->id = 0;
+    --appender.in_flight;
+    const auto now = Clock::now();
+    if (!IsAppendResult(body)) {
+      ++tally.errors;
+      if (tally.first_error.empty()) {
+        es::v1::StoreReply reply;
+        reply.ParseFromArray(body.data(), static_cast<int>(body.size()));
+        tally.first_error = reply.has_error() ? es::v1::ErrorCode_Name(reply.error().code()) +
+                                                    ": " + reply.error().message()
+                                              : "unexpected reply to an append";
+      }
+      continue;
+    }
+    tally.latency.Record(now - slot->sent);
+    ++tally.appends;
+    tally.events += static_cast<uint64_t>(slot->events);
+    tally.last_ack = now;
+    if (shared.events_done != nullptr) {
+      shared.events_done->fetch_add(static_cast<uint64_t>(slot->events), std::memory_order_relaxed);
+    }
+  }
+}
+
 // Tops `appender` up to plan.in_flight appends in flight.
-void Refill(Shared& shared, Appender& appender, std::mt19937_64& engine, ThreadTally& tally,
-            es::v1::StoreRequest& request) {
+void Refill(Shared& shared, Appender& appender, std::mt19937_64& engine,
+            es::v1::StoreRequest& request, std::string& bytes) {
   const AppendPlan& plan = shared.plan;
   const size_t max_offset = shared.pool.size() - plan.payload_bytes;
-  while (!appender.exhausted && appender.rpc.in_flight() < static_cast<size_t>(plan.in_flight) &&
+  while (!appender.exhausted && appender.in_flight < appender.slots.size() &&
          !shared.abort.load(std::memory_order_relaxed)) {
     const uint64_t n = shared.next_append.fetch_add(1, std::memory_order_relaxed);
     if (n >= shared.total_appends) {
@@ -85,55 +161,42 @@ void Refill(Shared& shared, Appender& appender, std::mt19937_64& engine, ThreadT
     const uint64_t first_event = n * static_cast<uint64_t>(plan.events_per_append);
     const int count = static_cast<int>(std::min<uint64_t>(
         static_cast<uint64_t>(plan.events_per_append), plan.events - first_event));
-    request.Clear();
     auto* append = request.mutable_append();
-    const std::string stream = plan.stream_prefix + std::to_string(n);
-    append->set_stream_id(stream);
+    std::string* stream = append->mutable_stream_id();
+    stream->assign(plan.stream_prefix).append(std::to_string(n));
     if (plan.expect_no_stream) {
       append->mutable_expected_version()->set_no_stream(true);
     } else {
       append->mutable_expected_version()->set_any(true);
     }
-    append->set_command_id("c-" + stream);
+    append->mutable_command_id()->assign("c-").append(*stream);
+    // Reuse the event messages of the previous request.
+    while (append->events_size() > count) append->mutable_events()->RemoveLast();
+    while (append->events_size() < count) append->add_events()->set_type(kBenchEventType);
     for (int i = 0; i < count; ++i) {
-      auto* event = append->add_events();
-      event->set_event_id("e-" + stream + "-" + std::to_string(i));
-      event->set_type(kBenchEventType);
+      auto* event = append->mutable_events(i);
+      event->mutable_event_id()->assign("e-").append(*stream).append("-").append(std::to_string(i));
       const size_t offset = max_offset == 0 ? 0 : engine() % max_offset;
-      event->set_data(shared.pool.data() + offset, plan.payload_bytes);
+      event->mutable_data()->assign(shared.pool.data() + offset, plan.payload_bytes);
     }
-    const auto sent = Clock::now();
-    appender.rpc.Call(request, [&shared, &tally, sent,
-                                count](std::optional<es::v1::StoreReply> reply) {
-      const auto now = Clock::now();
-      if (!reply) {
-        ++tally.unanswered;
-        shared.abort.store(true, std::memory_order_relaxed);
-        return;
-      }
-      if (!reply->has_append()) {
-        ++tally.errors;
-        if (tally.first_error.empty()) {
-          tally.first_error = reply->has_error() ? es::v1::ErrorCode_Name(reply->error().code()) +
-                                                       ": " + reply->error().message()
-                                                 : "unexpected reply to an append";
-        }
-        return;
-      }
-      tally.latency.Record(now - sent);
-      ++tally.appends;
-      tally.events += static_cast<uint64_t>(count);
-      tally.last_ack = now;
-      if (shared.events_done != nullptr) {
-        shared.events_done->fetch_add(static_cast<uint64_t>(count), std::memory_order_relaxed);
-      }
-    });
+    const uint64_t id = appender.next_id++;
+    request.set_request_id(id);
+    bytes.clear();
+    request.AppendToString(&bytes);
+    auto slot = std::find_if(appender.slots.begin(), appender.slots.end(),
+                             [](const Appender::Slot& s) { return s.id == 0; });
+    *slot = Appender::Slot{.id = id, .sent = Clock::now(), .events = count};
+    ++appender.in_flight;
+    appender.socket.send(zmq::message_t(), zmq::send_flags::sndmore);
+    appender.socket.send(zmq::buffer(bytes), zmq::send_flags::none);
   }
 }
 
-// Drives `connections` appenders from one thread, polling them together (as
-// redis-benchmark drives its clients from one event loop): the concurrency
-// the store sees is connections x in_flight, without a thread per client.
+// Drives `connections` appenders from one thread (as redis-benchmark drives
+// its clients from one event loop): the concurrency the store sees is
+// connections x in_flight, without a thread per client. It reads every
+// connection without waiting while replies keep coming, and polls only when
+// none had any.
 void AppenderLoop(zmq::context_t& context, Shared& shared, int connections, std::latch& start) {
   std::vector<std::unique_ptr<Appender>> appenders;
   appenders.reserve(static_cast<size_t>(connections));
@@ -144,22 +207,35 @@ void AppenderLoop(zmq::context_t& context, Shared& shared, int connections, std:
   std::mt19937_64 engine{std::random_device{}()};
   ThreadTally tally;
   es::v1::StoreRequest request;
+  std::string bytes;
 
   start.arrive_and_wait();
-  for (auto& appender : appenders) Refill(shared, *appender, engine, tally, request);
+  for (auto& appender : appenders) Refill(shared, *appender, engine, request, bytes);
   while (true) {
+    bool any = false;
     size_t in_flight = 0;
-    for (size_t i = 0; i < appenders.size(); ++i) {
-      in_flight += appenders[i]->rpc.in_flight();
-      items[i] = {static_cast<void*>(appenders[i]->rpc.socket()), 0, ZMQ_POLLIN, 0};
+    for (auto& appender : appenders) {
+      any = DrainReplies(shared, *appender, tally) || any;
+      Refill(shared, *appender, engine, request, bytes);
+      in_flight += appender->in_flight;
     }
     if (in_flight == 0) break;  // nothing left to send, or aborted
-    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
+    if (any) continue;
     for (size_t i = 0; i < appenders.size(); ++i) {
-      Appender& appender = *appenders[i];
-      if (items[i].revents & ZMQ_POLLIN) appender.rpc.DispatchReplies();
-      appender.rpc.Tick();
-      Refill(shared, appender, engine, tally, request);
+      items[i] = {static_cast<void*>(appenders[i]->socket), 0, ZMQ_POLLIN, 0};
+    }
+    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
+    // Past the deadline unanswered: give up on the run.
+    const auto now = Clock::now();
+    for (auto& appender : appenders) {
+      for (auto& slot : appender->slots) {
+        if (slot.id != 0 && now - slot.sent > shared.plan.deadline) {
+          slot.id = 0;
+          --appender->in_flight;
+          ++tally.unanswered;
+          shared.abort.store(true, std::memory_order_relaxed);
+        }
+      }
     }
   }
 
