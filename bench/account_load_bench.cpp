@@ -16,6 +16,7 @@
 #include "bus/ids.h"
 #include "bus/rpc_client.h"
 #include "domain/event_codec.h"
+#include "domain/stream_ids.h"
 #include "es/v1/bank.pb.h"
 #include "es/v1/command.pb.h"
 #include "es/v1/store.pb.h"
@@ -49,7 +50,7 @@ std::string AppendOk(StoreClient& store, es::v1::StoreRequest& request) {
 // `tail` is set.
 std::string WriteAccount(StoreClient& store, const std::string& id, uint64_t events,
                          std::optional<uint64_t> tail) {
-  const std::string stream = "account-" + id;
+  const std::string stream = es::domain::AccountStreamId(id);
   uint64_t version = 0;
   while (version < events) {
     es::v1::StoreRequest request;
@@ -84,7 +85,7 @@ std::string WriteAccount(StoreClient& store, const std::string& id, uint64_t eve
   snapshot.set_balance(static_cast<int64_t>(at - 1));
   es::v1::StoreRequest request;
   auto* append = request.mutable_append();
-  append->set_stream_id("snapshot-" + stream);
+  append->set_stream_id(es::domain::SnapshotStreamId(stream));
   append->mutable_expected_version()->set_any(true);
   append->set_command_id(id + "-snapshot");
   auto* event = append->add_events();

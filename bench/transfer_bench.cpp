@@ -32,6 +32,7 @@
 #include "bench/progress.h"
 #include "bus/async_rpc.h"
 #include "bus/catch_up_subscriber.h"
+#include "domain/stream_ids.h"
 #include "es/v1/command.pb.h"
 
 namespace es::bench {
@@ -39,7 +40,6 @@ namespace {
 
 using CommandRpc = es::bus::AsyncRpc<es::v1::CommandRequest, es::v1::CommandReply>;
 
-constexpr std::string_view kTransferPrefix = "transfer-";
 constexpr int64_t kMaxAmount = 2000;
 
 int64_t InitialBalance(uint64_t account) {
@@ -226,8 +226,8 @@ int RunTransferBench(BenchEnv& env, const TransferArgs& args) {
         const Terminal terminal = TerminalOf(event->type());
         if (terminal == Terminal::kNone) continue;
         const std::string& stream = event->stream_id();
-        if (!stream.starts_with(kTransferPrefix)) continue;
-        auto it = pending.find(stream.substr(kTransferPrefix.size()));
+        if (!stream.starts_with(es::domain::kTransferStreamPrefix)) continue;
+        auto it = pending.find(stream.substr(es::domain::kTransferStreamPrefix.size()));
         if (it == pending.end()) continue;  // another run's transfer, or refused
         const auto now = Clock::now();
         latency.Record(now - it->second);

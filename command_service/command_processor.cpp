@@ -31,11 +31,9 @@ namespace {
 using es::v1::CommandOutcome;
 using es::v1::CommandReply;
 
-bool IsAccountStream(const std::string& stream) { return stream.rfind("account-", 0) == 0; }
-
-// Where an account stream's snapshots go: outside "account-", so listeners
-// of account events (and the saga's reactions) never see them.
-std::string SnapshotStreamOf(const std::string& stream) { return "snapshot-" + stream; }
+bool IsAccountStream(const std::string& stream) {
+  return stream.starts_with(es::domain::kAccountStreamPrefix);
+}
 
 CommandReply RefusalReply(es::v1::RefusalCode code, std::string message) {
   CommandReply reply;
@@ -318,7 +316,7 @@ void CommandProcessor::LoadStream(Aggregate* into, std::function<void(bool)> the
   }
   es::v1::StoreRequest request;
   auto* read = request.mutable_read_stream();
-  read->set_stream_id(SnapshotStreamOf(into->stream_id));
+  read->set_stream_id(es::domain::SnapshotStreamId(into->stream_id));
   read->set_from_end(true);
   read->set_max_count(1);
   ++counters_.stream_reads;
@@ -359,7 +357,7 @@ void CommandProcessor::MaybeSnapshot(Aggregate* aggregate) {
   aggregate->outcomes_partial = true;
   es::v1::StoreRequest request;
   auto* append = request.mutable_append();
-  const std::string snapshot_stream = SnapshotStreamOf(aggregate->stream_id);
+  const std::string snapshot_stream = es::domain::SnapshotStreamId(aggregate->stream_id);
   append->set_stream_id(snapshot_stream);
   append->mutable_expected_version()->set_any(true);
   // One id per snapshot version: a resent append is not written twice.

@@ -10,6 +10,10 @@ std::string TransferStreamId(std::string_view transfer_id) {
   return std::string(kTransferStreamPrefix) + std::string(transfer_id);
 }
 
+std::string SnapshotStreamId(std::string_view account_stream) {
+  return std::string(kSnapshotStreamPrefix) + std::string(account_stream);
+}
+
 std::optional<std::string> StreamOfCommand(const es::v1::Command& command) {
   using es::v1::Command;
   switch (command.body_case()) {

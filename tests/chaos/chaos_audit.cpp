@@ -5,6 +5,7 @@
 
 #include "domain/account.h"
 #include "domain/event_codec.h"
+#include "domain/stream_ids.h"
 #include "es/v1/bank.pb.h"
 
 namespace es::chaos {
@@ -35,8 +36,6 @@ std::string TransferIdOf(const es::domain::DomainEvent& event) {
       event);
 }
 
-constexpr std::string_view kSnapshotPrefix = "snapshot-";
-
 // Each account stream's state after each of its versions (index version - 1).
 using AccountHistories = std::map<std::string, std::vector<es::domain::AccountState>>;
 
@@ -50,7 +49,8 @@ void CheckSnapshot(const es::v1::EventRecord& event, const AccountHistories& acc
   if (event.type() != "es.v1.AccountSnapshot" || !snapshot.ParseFromString(event.data())) {
     return fail(where + " is not an es.v1.AccountSnapshot");
   }
-  const std::string account_stream = event.stream_id().substr(kSnapshotPrefix.size());
+  const std::string account_stream =
+      event.stream_id().substr(es::domain::kSnapshotStreamPrefix.size());
   auto it = accounts.find(account_stream);
   if (it == accounts.end() || snapshot.version() == 0 || snapshot.version() > it->second.size()) {
     return fail(where + " names version " + std::to_string(snapshot.version()) + " of " +
@@ -84,12 +84,12 @@ AuditResult Audit(const AuditInput& input) {
            std::to_string(i));
     }
     by_command[event.command_id()].push_back(&event);
-    if (event.stream_id().starts_with(kSnapshotPrefix)) {
+    if (event.stream_id().starts_with(es::domain::kSnapshotStreamPrefix)) {
       CheckSnapshot(event, accounts, fail);
       continue;
     }
     auto decoded = es::domain::DecodeEvent(event.type(), event.data());
-    if (decoded && event.stream_id().starts_with("account-")) {
+    if (decoded && event.stream_id().starts_with(es::domain::kAccountStreamPrefix)) {
       accounts[event.stream_id()].push_back(es::domain::EvolveAccount(
           accounts[event.stream_id()].empty() ? es::domain::AccountState{}
                                               : accounts[event.stream_id()].back(),
