@@ -1,8 +1,5 @@
 #include "bench/pipelined_appender.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/wire_format_lite.h>
-
 #include <algorithm>
 #include <latch>
 #include <memory>
@@ -85,21 +82,6 @@ struct ThreadTally {
   Clock::time_point last_ack{};
 };
 
-// Whether a serialized StoreReply is an AppendResult: request_id (field 1)
-// comes first, then the body's field; append is field 3.
-bool IsAppendResult(const zmq::message_t& body) {
-  using google::protobuf::internal::WireFormatLite;
-  google::protobuf::io::CodedInputStream in(static_cast<const uint8_t*>(body.data()),
-                                            static_cast<int>(body.size()));
-  uint32_t tag = in.ReadTag();
-  if (tag == WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_VARINT)) {
-    uint64_t id = 0;
-    if (!in.ReadVarint64(&id)) return false;
-    tag = in.ReadTag();
-  }
-  return tag == WireFormatLite::MakeTag(3, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
-}
-
 // Reads every reply waiting on `appender`; true if there was one.
 bool DrainReplies(Shared& shared, Appender& appender, ThreadTally& tally) {
   bool any = false;
@@ -117,15 +99,15 @@ bool DrainReplies(Shared& shared, Appender& appender, ThreadTally& tally) {
       more = frame.more();
       if (body.size() == 0) body = std::move(frame);
     }
-    const std::optional<uint64_t> id = es::bus::LeadingRequestId(body);
-    if (!id) continue;
+    const std::optional<es::bus::ReplyHead> head = es::bus::ReadReplyHead(body);
+    if (!head) continue;
     auto slot = std::find_if(appender.slots.begin(), appender.slots.end(),
-                             [&](const Appender::Slot& s) { return s.id == *id; });
+                             [&](const Appender::Slot& s) { return s.id == head->request_id; });
     if (slot == appender.slots.end()) continue;
     slot->id = 0;
     --appender.in_flight;
     const auto now = Clock::now();
-    if (!IsAppendResult(body)) {
+    if (head->body_field != es::v1::StoreReply::kAppend) {
       ++tally.errors;
       if (tally.first_error.empty()) {
         es::v1::StoreReply reply;

@@ -7,16 +7,17 @@
 
 namespace es::bus {
 
-std::optional<uint64_t> LeadingRequestId(const zmq::message_t& body) {
+std::optional<ReplyHead> ReadReplyHead(const zmq::message_t& body) {
   using google::protobuf::internal::WireFormatLite;
   google::protobuf::io::CodedInputStream in(static_cast<const uint8_t*>(body.data()),
                                             static_cast<int>(body.size()));
   if (in.ReadTag() != WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_VARINT)) {
     return std::nullopt;
   }
-  uint64_t id = 0;
-  if (!in.ReadVarint64(&id)) return std::nullopt;
-  return id;
+  ReplyHead head;
+  if (!in.ReadVarint64(&head.request_id)) return std::nullopt;
+  head.body_field = WireFormatLite::GetTagFieldNumber(in.ReadTag());
+  return head;
 }
 
 AsyncChannel::AsyncChannel(zmq::context_t& context, std::string endpoint, Options options)

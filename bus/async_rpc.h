@@ -73,10 +73,22 @@ class AsyncChannel {
   uint64_t resends_ = 0;
 };
 
-// The value of a serialized message's field 1 when it is a varint and comes
-// first (as request_id does in every request and reply of this protocol);
-// nullopt otherwise.
-std::optional<uint64_t> LeadingRequestId(const zmq::message_t& body);
+// The start of a serialized reply, read off the wire: request_id is field 1
+// of every request and reply of this protocol, so serialized first, and the
+// field after it is the reply's body (its oneof case, e.g.
+// StoreReply::kAppend; 0 if none). Nothing when the bytes do not start with
+// a varint field 1.
+struct ReplyHead {
+  uint64_t request_id = 0;
+  uint32_t body_field = 0;
+};
+std::optional<ReplyHead> ReadReplyHead(const zmq::message_t& body);
+
+// ReadReplyHead's request_id.
+inline std::optional<uint64_t> LeadingRequestId(const zmq::message_t& body) {
+  if (std::optional<ReplyHead> head = ReadReplyHead(body)) return head->request_id;
+  return std::nullopt;
+}
 
 // A typed front for a Request/Reply pair that carries `request_id`.
 template <typename Request, typename Reply>

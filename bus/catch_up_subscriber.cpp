@@ -39,15 +39,11 @@ std::optional<std::string_view> LiveEventBytes(const zmq::message_t& body) {
 // decoding the rest (nullopt if the body is not an event or does not parse).
 std::optional<uint64_t> LiveEventPosition(const zmq::message_t& body) {
   using google::protobuf::internal::WireFormatLite;
-  google::protobuf::io::CodedInputStream in(static_cast<const uint8_t*>(body.data()),
-                                            static_cast<int>(body.size()));
-  // LiveMessage.event = 1 (length-delimited); EventRecord.global_position = 4 (varint).
-  if (in.ReadTag() != WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_LENGTH_DELIMITED)) {
-    return std::nullopt;
-  }
-  uint32_t length = 0;
-  if (!in.ReadVarint32(&length)) return std::nullopt;
-  in.PushLimit(static_cast<int>(length));
+  const std::optional<std::string_view> event = LiveEventBytes(body);
+  if (!event) return std::nullopt;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(event->data()),
+                                            static_cast<int>(event->size()));
+  // EventRecord.global_position = 4 (varint).
   constexpr uint32_t kPositionTag = WireFormatLite::MakeTag(4, WireFormatLite::WIRETYPE_VARINT);
   for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
     if (tag == kPositionTag) {

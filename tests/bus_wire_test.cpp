@@ -32,6 +32,29 @@ TEST(LeadingRequestId, ReadsTheRequestIdOfAnyReply) {
   EXPECT_EQ(LeadingRequestId(Body(command)), uint64_t{1} << 40);
 }
 
+TEST(ReadReplyHead, TellsTheReplysBodyWithoutDecodingIt) {
+  es::v1::StoreReply appended;
+  appended.set_request_id(9);
+  appended.mutable_append()->set_stream_id("s");
+  std::optional<ReplyHead> head = ReadReplyHead(Body(appended));
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->request_id, 9u);
+  EXPECT_EQ(head->body_field, static_cast<uint32_t>(es::v1::StoreReply::kAppend));
+
+  es::v1::StoreReply refused;
+  refused.set_request_id(10);
+  refused.mutable_error()->set_message("no");
+  head = ReadReplyHead(Body(refused));
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->body_field, static_cast<uint32_t>(es::v1::StoreReply::kError));
+
+  es::v1::StoreReply empty;  // a request id and no body
+  empty.set_request_id(11);
+  head = ReadReplyHead(Body(empty));
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->body_field, 0u);
+}
+
 TEST(LeadingRequestId, IsNothingWhenTheIdIsAbsentOrTheBytesAreNotAMessage) {
   es::v1::StoreReply no_id;  // request_id 0 is not serialized
   no_id.mutable_pong()->set_service("store_service");
