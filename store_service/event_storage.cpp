@@ -1,6 +1,20 @@
 #include "store_service/event_storage.h"
 
+#include <algorithm>
+
 namespace es::store {
+
+std::optional<PositionRange> StartReadAll(uint64_t head, uint64_t from_position,
+                                          const ReadLimits& limits, es::v1::ReadAllResult* result) {
+  result->Clear();
+  result->set_head_position(head);
+  const uint64_t from = std::max<uint64_t>(from_position, 1);
+  if (from > head || limits.max_count == 0) {
+    result->set_scanned_through(std::min(from - 1, head));
+    return std::nullopt;
+  }
+  return PositionRange{from, std::min(head, from + std::max<uint64_t>(limits.max_scanned, 1) - 1)};
+}
 
 es::v1::EventRecord CommittedRecord(const es::v1::AppendRequest& request, int index,
                                     const es::v1::AppendResult& result, int64_t recorded_at_us) {

@@ -50,6 +50,17 @@ struct ReadLimits {
   uint64_t max_scanned = 100'000;
 };
 
+// The positions [first, last] a ReadAll from `from_position` examines, with
+// `head` the last position it may read: the start every engine shares.
+// Clears *result and sets its head; nothing when there is nothing to examine
+// (then *result is complete, scanned_through set).
+struct PositionRange {
+  uint64_t first = 0;
+  uint64_t last = 0;
+};
+std::optional<PositionRange> StartReadAll(uint64_t head, uint64_t from_position,
+                                          const ReadLimits& limits, es::v1::ReadAllResult* result);
+
 class EventStorage {
  public:
   virtual ~EventStorage() = default;

@@ -838,15 +838,10 @@ Status LogEventStorage::ReadStream(std::string_view stream_id, uint64_t from_ver
 
 Status LogEventStorage::ReadAll(uint64_t from_position, std::string_view stream_prefix,
                                 const ReadLimits& limits, es::v1::ReadAllResult* result) {
-  result->Clear();
-  const uint64_t head = index_.committed_head();
-  result->set_head_position(head);
-  const uint64_t from = std::max<uint64_t>(from_position, 1);
-  if (from > head || limits.max_count == 0) {
-    result->set_scanned_through(std::min(from - 1, head));
-    return Status::Ok();
-  }
-  const uint64_t last = std::min(head, from + std::max<uint64_t>(limits.max_scanned, 1) - 1);
+  const std::optional<PositionRange> range =
+      StartReadAll(index_.committed_head(), from_position, limits, result);
+  if (!range) return Status::Ok();
+  const auto [from, last] = *range;
   uint64_t scanned_through = from - 1;
   size_t bytes = 0;
   size_t segment = SegmentOf(from);
