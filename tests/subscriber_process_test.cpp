@@ -109,6 +109,22 @@ uint64_t AppendBurst(zmq::context_t& context, const std::string& endpoint, const
   return events_acked;
 }
 
+std::string Stream(const std::string& prefix, uint64_t n, uint64_t streams) {
+  return prefix + std::to_string(n % streams);
+}
+
+// `events` single-event appends, alternating between ten "a-" and ten "b-"
+// streams, by two clients with eight in flight each: a filtered subscriber's
+// positions are never contiguous in it.
+Burst AlternatingBurst(uint64_t events) {
+  return Burst{.prefix = "mixed",
+               .events = events,
+               .events_per_append = 1,
+               .clients = 2,
+               .window = 8,
+               .stream_of = [](uint64_t n) { return Stream(n % 2 == 0 ? "a-" : "b-", n / 2, 10); }};
+}
+
 // Appends one event to `stream`; returns its global position (0 on failure).
 uint64_t AppendOne(zmq::context_t& context, const std::string& endpoint, const std::string& stream,
                    const std::string& command_id) {
@@ -344,10 +360,6 @@ uint64_t FollowLive(zmq::context_t& context, const std::string& requests,
   return probes;
 }
 
-std::string Stream(const std::string& prefix, uint64_t n, uint64_t streams) {
-  return prefix + std::to_string(n % streams);
-}
-
 class SubscriberProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -526,16 +538,7 @@ TEST_F(SubscriberProcessTest, FilteredSubscriberFindsEventsLostBetweenOnesItSaw)
   lose_after = AppendOne(context_, requests_, "b-probe", "b-probe");
   ASSERT_TRUE(subscriber.WaitForCount(1));
 
-  ASSERT_EQ(AppendBurst(
-                context_, requests_,
-                Burst{.prefix = "mixed",
-                      .events = kBurst,
-                      .events_per_append = 1,
-                      .clients = 2,
-                      .window = 8,
-                      .stream_of =
-                          [](uint64_t n) { return Stream(n % 2 == 0 ? "a-" : "b-", n / 2, 10); }}),
-            kBurst);
+  ASSERT_EQ(AppendBurst(context_, requests_, AlternatingBurst(kBurst)), kBurst);
   // A last b- event, so the subscriber's end is known; it is never lost.
   const uint64_t last = AppendOne(context_, requests_, "b-last", "b-last");
 
@@ -573,16 +576,7 @@ TEST_F(SubscriberProcessTest, DeliverOnlySubscriberSkipsOtherStreamsYetRepairsEv
   lose_after = AppendOne(context_, requests_, "b-probe", "b-probe");
   ASSERT_TRUE(subscriber.WaitForCount(1));
 
-  ASSERT_EQ(AppendBurst(
-                context_, requests_,
-                Burst{.prefix = "mixed",
-                      .events = kBurst,
-                      .events_per_append = 1,
-                      .clients = 2,
-                      .window = 8,
-                      .stream_of =
-                          [](uint64_t n) { return Stream(n % 2 == 0 ? "a-" : "b-", n / 2, 10); }}),
-            kBurst);
+  ASSERT_EQ(AppendBurst(context_, requests_, AlternatingBurst(kBurst)), kBurst);
   // Past the last b- event only an a- event follows: the position must
   // still reach it.
   const uint64_t last = AppendOne(context_, requests_, "a-last", "a-last");

@@ -102,6 +102,16 @@ ExitStatus ToExitStatus(int status) {
 }
 
 // Waits for `pid` to exit; past `timeout` kills it and says so.
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+}  // namespace
+
 ExitStatus Reap(pid_t pid, std::chrono::milliseconds timeout) {
   const Clock::time_point deadline = Clock::now() + timeout;
   bool killed = false;
@@ -123,15 +133,6 @@ ExitStatus Reap(pid_t pid, std::chrono::milliseconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
 }
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
-}
-
-}  // namespace
 
 std::string BinaryPath(const std::string& name) { return std::string(ES_BIN_DIR) + "/" + name; }
 

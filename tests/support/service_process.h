@@ -81,4 +81,8 @@ class ServiceProcess {
   std::thread stdout_drain_;
 };
 
+// Waits for the child `pid` to exit; past `timeout` it is killed with
+// SIGKILL and timed_out is set. Never throws (destructors reap through it).
+ExitStatus Reap(pid_t pid, std::chrono::milliseconds timeout);
+
 }  // namespace es::testing

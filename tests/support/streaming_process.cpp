@@ -21,33 +21,6 @@ std::runtime_error SystemError(const std::string& what) {
   return std::runtime_error(what + ": " + std::strerror(errno));
 }
 
-// Waits for `pid`; past `timeout`, SIGKILL (and says so).
-ExitStatus Reap(pid_t pid, std::chrono::milliseconds timeout) {
-  const Clock::time_point deadline = Clock::now() + timeout;
-  bool killed = false;
-  while (true) {
-    int status = 0;
-    const pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) {
-      ExitStatus result;
-      if (WIFEXITED(status)) {
-        result.exited = true;
-        result.exit_code = WEXITSTATUS(status);
-      } else if (WIFSIGNALED(status)) {
-        result.signal = WTERMSIG(status);
-      }
-      result.timed_out = killed;
-      return result;
-    }
-    if (done < 0 && errno != EINTR) return ExitStatus{};
-    if (!killed && Clock::now() >= deadline) {
-      kill(pid, SIGKILL);
-      killed = true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-}
-
 }  // namespace
 
 StreamingProcess StreamingProcess::Start(const std::string& binary,
