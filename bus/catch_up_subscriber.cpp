@@ -104,15 +104,15 @@ void CatchUpSubscriber::ReportPosition() {
 CatchUpSubscriber::~CatchUpSubscriber() = default;
 
 std::optional<es::v1::EventRecord> CatchUpSubscriber::Next(std::chrono::milliseconds timeout) {
-  // Events already in hand go out without a clock read (a burst is drained
-  // from the socket at once; reading the clock per event cost ~10% of a
-  // subscriber's CPU).
   es::v1::EventRecord event;
   if (!Next(&event, timeout)) return std::nullopt;
   return event;
 }
 
 bool CatchUpSubscriber::Next(es::v1::EventRecord* out, std::chrono::milliseconds timeout) {
+  // Events already in hand go out without a clock read (a burst is drained
+  // from the socket at once; reading the clock per event cost ~10% of a
+  // subscriber's CPU).
   if (!ready_.empty()) {
     PopReady(out);
     return true;
@@ -226,10 +226,14 @@ void CatchUpSubscriber::HandleLive(zmq::message_t& topic, zmq::message_t& body) 
   if (message.has_event()) AcceptLiveEvent(std::move(*message.mutable_event()));
 }
 
+bool CatchUpSubscriber::IsNextLive(uint64_t position) const {
+  return position == through_ + 1 && held_.empty() && repair_target_ <= through_;
+}
+
 void CatchUpSubscriber::AcceptSkipped(uint64_t position) {
   known_head_ = std::max(known_head_, position);
   if (position <= through_ || !caught_up_) return;
-  if (position == through_ + 1 && held_.empty() && repair_target_ <= through_) {
+  if (IsNextLive(position)) {
     through_ = position;
     if (ready_.empty()) delivered_through_ = through_;
     return;
@@ -244,8 +248,7 @@ void CatchUpSubscriber::AcceptLiveEvent(es::v1::EventRecord&& event) {
   known_head_ = std::max(known_head_, position);
   if (position <= through_) return;  // already have it
   if (!caught_up_) return;           // the catch-up read will return it
-  if (options_.stream_prefix.empty() && position == through_ + 1 && held_.empty() &&
-      repair_target_ <= through_) {
+  if (options_.stream_prefix.empty() && IsNextLive(position)) {
     through_ = position;
     ++counters_.live_events;
     ready_.push_back(std::move(event));

@@ -105,6 +105,9 @@ class CatchUpSubscriber {
   void AcceptLiveEvent(es::v1::EventRecord&& event);
   // A live event at `position` that this subscriber does not deliver.
   void AcceptSkipped(uint64_t position);
+  // Whether a live event at `position` continues what we hold with no loss
+  // pending (so an unfiltered subscriber may take it without a store read).
+  bool IsNextLive(uint64_t position) const;
   // Whether events of `stream_id` are delivered (options_.deliver_only).
   bool Delivers(std::string_view stream_id) const;
   // Reads from the store until everything up to `target` is accounted for
