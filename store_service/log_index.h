@@ -53,6 +53,13 @@ class LogIndex {
   // stream does not exist. Valid until the next change to the index.
   const std::vector<uint64_t>* StreamPositions(std::string_view stream_id) const;
 
+  // Starts loading what StreamVersion(stream_id) and FindCommand(command_id)
+  // will touch (a hint: no effect on the index).
+  void Prefetch(std::string_view stream_id, std::string_view command_id) const {
+    streams_.Prefetch(stream_id);
+    commands_.Prefetch(command_id);
+  }
+
   // The result of the append that carried `command_id` (duplicate=false).
   std::optional<es::v1::AppendResult> FindCommand(std::string_view command_id) const;
 
