@@ -14,6 +14,7 @@ int RunAppendBench(BenchEnv& env, const AppendArgs& args) {
   AppendPlan plan{.appenders = args.appenders,
                   .threads = args.threads,
                   .in_flight = args.in_flight,
+                  .pipeline = args.pipeline,
                   .events_per_append = args.events_per_append,
                   .payload_bytes = args.payload_bytes,
                   .events = args.count,
@@ -29,16 +30,19 @@ int RunAppendBench(BenchEnv& env, const AppendArgs& args) {
   const double appends_per_s = PerSecond(static_cast<double>(outcome.appends), outcome.seconds);
   if (env.json) {
     std::printf(
-        "{\"mode\":\"append\",\"appenders\":%d,\"in_flight\":%d,\"events_per_append\":%d,"
+        "{\"mode\":\"append\",\"appenders\":%d,\"in_flight\":%d,\"pipeline\":%d,"
+        "\"events_per_append\":%d,"
         "\"payload_bytes\":%zu,\"events\":%llu,\"seconds\":%.3f,\"events_per_s\":%.1f,"
         "\"appends_per_s\":%.1f,\"latency_ms\":%s,\"errors\":%llu}\n",
-        args.appenders, args.in_flight, args.events_per_append, args.payload_bytes,
+        args.appenders, args.in_flight, args.pipeline, args.events_per_append, args.payload_bytes,
         static_cast<unsigned long long>(outcome.events), outcome.seconds, events_per_s,
         appends_per_s, outcome.latency.ToJson().c_str(),
         static_cast<unsigned long long>(outcome.errors + outcome.unanswered));
   } else {
-    std::printf("append: %d appenders x %d in flight, %d event(s) of %zu B per append\n",
-                args.appenders, args.in_flight, args.events_per_append, args.payload_bytes);
+    std::printf(
+        "append: %d appenders x %d in flight (%d per message), %d event(s) of %zu B "
+        "per append\n",
+        args.appenders, args.in_flight, args.pipeline, args.events_per_append, args.payload_bytes);
     std::printf("  %s events in %.2f s: %s events/s, %s appends/s\n",
                 Grouped(static_cast<double>(outcome.events)).c_str(), outcome.seconds,
                 Grouped(events_per_s).c_str(), Grouped(appends_per_s).c_str());

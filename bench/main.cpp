@@ -75,6 +75,12 @@ int main(int argc, char** argv) {
       ->add_option("--in-flight", append.in_flight, "appends in flight per appender (default 16)")
       ->check(CLI::Range(1, 100000));
   append_cmd
+      ->add_option("--pipeline", append.pipeline,
+                   "appends per message: more than 1 sends them as one append_many request, "
+                   "as redis-benchmark -P sends its pipeline in one write; --in-flight must be "
+                   "a multiple of it (default 1)")
+      ->check(CLI::Range(1, 10000));
+  append_cmd
       ->add_option("--events-per-append", append.events_per_append, "events per append (default 1)")
       ->check(CLI::Range(1, 10000));
   append_cmd
@@ -185,12 +191,22 @@ int main(int argc, char** argv) {
   auto too_large = [](int events, size_t payload) {
     return static_cast<size_t>(events) * (payload + kPerEventOverhead) > kMaxAppendBytes;
   };
+  auto size_error = [](const std::string& factors) {
+    return Fail(kUsage, factors + " x (--payload-bytes + " + std::to_string(kPerEventOverhead) +
+                            ") must stay under " + std::to_string(kMaxAppendBytes) +
+                            " bytes (the store's largest request)");
+  };
   if (too_large(append.events_per_append, append.payload_bytes) ||
       too_large(fanout.events_per_append, fanout.payload_bytes)) {
-    return Fail(kUsage, "--events-per-append x (--payload-bytes + " +
-                            std::to_string(kPerEventOverhead) + ") must stay under " +
-                            std::to_string(kMaxAppendBytes) +
-                            " bytes (the store's largest append)");
+    return size_error("--events-per-append");
+  }
+  if (too_large(append.events_per_append * append.pipeline, append.payload_bytes)) {
+    return size_error("--pipeline x --events-per-append");
+  }
+  if (append.in_flight % append.pipeline != 0) {
+    return Fail(kUsage, "--in-flight (" + std::to_string(append.in_flight) +
+                            ") must be a multiple of --pipeline (" +
+                            std::to_string(append.pipeline) + ")");
   }
 
   auto env = std::make_unique<BenchEnv>(io_threads);

@@ -12,6 +12,7 @@ struct AppendArgs {
   int appenders = 50;
   int threads = 1;
   int in_flight = 16;
+  int pipeline = 1;
   int events_per_append = 1;
   size_t payload_bytes = 200;
   uint64_t count = 300'000;  // events

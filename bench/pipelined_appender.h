@@ -1,5 +1,5 @@
 // Appends events to the store as fast as it takes them: K appenders, each a
-// DEALER connection (bus::AsyncRpc) keeping W appends in flight, driven by a
+// DEALER connection keeping W appends in flight (P to a message), driven by a
 // few event-loop threads (not a thread per appender: on a small machine 50
 // threads cost the store the CPU it needs).
 // Every append goes to a fresh stream (expected version no_stream, or any)
@@ -20,7 +20,10 @@ namespace es::bench {
 struct AppendPlan {
   int appenders = 50;  // connections
   int threads = 1;     // event loops the appenders are spread over
-  int in_flight = 16;  // per appender
+  int in_flight = 16;  // appends, per appender: a multiple of pipeline
+  // Appends per message: 1 sends each as an append request; more sends them
+  // as one append_many (how redis-benchmark -P sends its pipeline in one write).
+  int pipeline = 1;
   int events_per_append = 1;
   size_t payload_bytes = 200;
   uint64_t events = 300'000;                    // in all; the last append may carry fewer

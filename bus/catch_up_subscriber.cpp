@@ -35,25 +35,40 @@ std::optional<std::string_view> LiveEventBytes(const zmq::message_t& body) {
   return std::string_view(reinterpret_cast<const char*>(data) + offset, length);
 }
 
-// The global_position of the event in a serialized LiveMessage, read without
-// decoding the rest (nullopt if the body is not an event or does not parse).
-std::optional<uint64_t> LiveEventPosition(const zmq::message_t& body) {
+// The stream id and global_position of a serialized EventRecord, read
+// without decoding the rest (nullopt if it does not parse or has no
+// position).
+struct RecordHead {
+  std::string_view stream_id;
+  uint64_t position = 0;
+};
+std::optional<RecordHead> ReadRecordHead(std::string_view record) {
   using google::protobuf::internal::WireFormatLite;
-  const std::optional<std::string_view> event = LiveEventBytes(body);
-  if (!event) return std::nullopt;
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(event->data()),
-                                            static_cast<int>(event->size()));
-  // EventRecord.global_position = 4 (varint).
+  const auto* data = reinterpret_cast<const uint8_t*>(record.data());
+  google::protobuf::io::CodedInputStream in(data, static_cast<int>(record.size()));
+  // EventRecord.stream_id = 2 (bytes), global_position = 4 (varint).
+  constexpr uint32_t kStreamTag =
+      WireFormatLite::MakeTag(2, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
   constexpr uint32_t kPositionTag = WireFormatLite::MakeTag(4, WireFormatLite::WIRETYPE_VARINT);
+  RecordHead head;
   for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
-    if (tag == kPositionTag) {
-      uint64_t position = 0;
-      if (!in.ReadVarint64(&position)) return std::nullopt;
-      return position;
+    if (tag == kStreamTag) {
+      uint32_t length = 0;
+      if (!in.ReadVarint32(&length)) return std::nullopt;
+      const auto offset = static_cast<size_t>(in.CurrentPosition());
+      if (offset + length > record.size()) return std::nullopt;
+      head.stream_id = record.substr(offset, length);
+      in.Skip(static_cast<int>(length));
+    } else if (tag == kPositionTag) {
+      if (!in.ReadVarint64(&head.position)) return std::nullopt;
+      // Fields come in number order from the store: the rest is not needed.
+      if (!head.stream_id.empty()) return head;
+    } else if (!WireFormatLite::SkipField(&in, tag)) {
+      return std::nullopt;
     }
-    if (!WireFormatLite::SkipField(&in, tag)) return std::nullopt;
   }
-  return std::nullopt;
+  if (head.position == 0) return std::nullopt;
+  return head;
 }
 
 }  // namespace
@@ -68,9 +83,15 @@ CatchUpSubscriber::CatchUpSubscriber(zmq::context_t& context, CatchUpOptions opt
   delivered_through_ = through_;
   sub_.set(zmq::sockopt::linger, 0);
   sub_.set(zmq::sockopt::rcvhwm, options_.receive_hwm);
-  sub_.set(zmq::sockopt::subscribe, options_.stream_prefix);
-  if (!options_.stream_prefix.empty()) {
+  if (options_.batched && options_.stream_prefix.empty()) {
+    sub_.set(zmq::sockopt::subscribe, std::string(kBatchTopic));
     sub_.set(zmq::sockopt::subscribe, std::string(kHeartbeatTopic));
+  } else {
+    options_.batched = false;
+    sub_.set(zmq::sockopt::subscribe, options_.stream_prefix);
+    if (!options_.stream_prefix.empty()) {
+      sub_.set(zmq::sockopt::subscribe, std::string(kHeartbeatTopic));
+    }
   }
   // Subscribe before the first read: whatever is published after this
   // moment reaches the socket, and the read covers everything before it.
@@ -200,16 +221,16 @@ bool CatchUpSubscriber::Delivers(std::string_view stream_id) const {
 }
 
 void CatchUpSubscriber::HandleLive(zmq::message_t& topic, zmq::message_t& body) {
-  if (!options_.deliver_only.empty() && topic.to_string_view() != kHeartbeatTopic &&
-      !Delivers(topic.to_string_view())) {
-    if (std::optional<uint64_t> position = LiveEventPosition(body)) {
-      return AcceptSkipped(*position);
-    }
+  const std::string_view topic_bytes = topic.to_string_view();
+  if (topic_bytes == kBatchTopic) {
+    // An unfiltered per-event subscriber receives batches too (whenever
+    // another subscriber asks for them): it has those events already.
+    if (options_.batched) HandleBatch(body);
+    return;
   }
-  if (std::optional<std::string_view> bytes = LiveEventBytes(body)) {
-    es::v1::EventRecord event = TakeSpare();
-    if (event.ParseFromArray(bytes->data(), static_cast<int>(bytes->size()))) {
-      return AcceptLiveEvent(std::move(event));
+  if (topic_bytes != kHeartbeatTopic) {
+    if (std::optional<std::string_view> record = LiveEventBytes(body)) {
+      return HandleLiveRecord(*record);
     }
   }
   es::v1::LiveMessage message;
@@ -224,6 +245,40 @@ void CatchUpSubscriber::HandleLive(zmq::message_t& topic, zmq::message_t& body) 
     return;
   }
   if (message.has_event()) AcceptLiveEvent(std::move(*message.mutable_event()));
+}
+
+void CatchUpSubscriber::HandleLiveRecord(std::string_view record) {
+  // A stream this subscriber does not deliver only moves the position on,
+  // read off the wire.
+  if (!options_.deliver_only.empty()) {
+    std::optional<RecordHead> head = ReadRecordHead(record);
+    if (head && !Delivers(head->stream_id)) return AcceptSkipped(head->position);
+  }
+  es::v1::EventRecord event = TakeSpare();
+  if (event.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
+    AcceptLiveEvent(std::move(event));
+  }
+}
+
+void CatchUpSubscriber::HandleBatch(const zmq::message_t& body) {
+  // LiveMessage.batch = 3, EventBatch.events = 1: walk the records in place.
+  using google::protobuf::internal::WireFormatLite;
+  const auto* data = static_cast<const uint8_t*>(body.data());
+  google::protobuf::io::CodedInputStream in(data, static_cast<int>(body.size()));
+  uint32_t length = 0;
+  if (in.ReadTag() != WireFormatLite::MakeTag(3, WireFormatLite::WIRETYPE_LENGTH_DELIMITED) ||
+      !in.ReadVarint32(&length) || in.CurrentPosition() + length != body.size()) {
+    return;  // not a batch: a loss, if any, shows as a gap later
+  }
+  constexpr uint32_t kRecordTag =
+      WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  while (!in.ExpectAtEnd()) {
+    uint32_t record_length = 0;
+    if (in.ReadTag() != kRecordTag || !in.ReadVarint32(&record_length)) return;
+    const auto offset = static_cast<size_t>(in.CurrentPosition());
+    if (offset + record_length > body.size() || !in.Skip(static_cast<int>(record_length))) return;
+    HandleLiveRecord(std::string_view(reinterpret_cast<const char*>(data) + offset, record_length));
+  }
 }
 
 bool CatchUpSubscriber::IsNextLive(uint64_t position) const {

@@ -38,12 +38,16 @@ std::optional<RoutedRequest> ReceiveRouted(zmq::socket_t& router, uint64_t* drop
   return request;
 }
 
-void SendRouted(zmq::socket_t& router, const zmq::message_t& identity, std::string_view reply) {
+void SendRouted(zmq::socket_t& router, const zmq::message_t& identity, zmq::message_t reply) {
   zmq::message_t id_copy(identity.data(), identity.size());
   // ZMQ_ROUTER_MANDATORY is off: a message to an unknown peer is dropped.
   router.send(id_copy, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
   router.send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-  router.send(zmq::message_t(reply.data(), reply.size()), zmq::send_flags::dontwait);
+  router.send(reply, zmq::send_flags::dontwait);
+}
+
+void SendRouted(zmq::socket_t& router, const zmq::message_t& identity, std::string_view reply) {
+  SendRouted(router, identity, zmq::message_t(reply.data(), reply.size()));
 }
 
 }  // namespace es::bus

@@ -29,5 +29,7 @@ std::optional<RoutedRequest> ReceiveRouted(zmq::socket_t& router, uint64_t* drop
 // Sends `reply` to the peer `identity` as [identity][empty][reply].
 // Never blocks: a reply to a peer that has gone away is discarded.
 void SendRouted(zmq::socket_t& router, const zmq::message_t& identity, std::string_view reply);
+// The same with the reply already in a message (sent without a copy).
+void SendRouted(zmq::socket_t& router, const zmq::message_t& identity, zmq::message_t reply);
 
 }  // namespace es::bus

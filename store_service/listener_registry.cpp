@@ -10,8 +10,10 @@ namespace es::store {
 void ListenerRegistry::OnSubscriptionMessage(std::string_view message) {
   if (message.empty() || (message[0] != 0 && message[0] != 1)) return;
   const std::string_view topic = message.substr(1);
-  if (!topic.empty() && topic != kHeartbeatTopic) return;
-  connected_ += message[0] == 1 ? 1 : -1;
+  const int change = message[0] == 1 ? 1 : -1;
+  if (topic.empty() || static_cast<unsigned char>(topic[0]) >= 0x20) event_subscriptions_ += change;
+  if (!topic.empty() && kBatchTopic.starts_with(topic)) batch_subscriptions_ += change;
+  if (topic.empty() || topic == kHeartbeatTopic) connected_ += change;
 }
 
 std::string ListenerRegistry::Report(const std::string& name, uint64_t position,

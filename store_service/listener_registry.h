@@ -1,6 +1,8 @@
-// What the store knows about who is listening: connected SUB sockets (from
-// the XPUB socket's subscription messages) and the checkpoints that named
-// subscribers report. Only for operators (stats); nothing depends on it.
+// What the store knows about who is listening: connected SUB sockets and
+// what they subscribe to (from the XPUB socket's subscription messages), and
+// the checkpoints that named subscribers report. The subscriptions decide
+// which kinds of live message are worth publishing (per-event, batches);
+// the rest is for operators (stats).
 #pragma once
 
 #include <chrono>
@@ -24,6 +26,11 @@ class ListenerRegistry {
   // topic (everything) or to the heartbeat topic, so those count sockets.
   void OnSubscriptionMessage(std::string_view message);
   uint64_t connected() const { return connected_ > 0 ? static_cast<uint64_t>(connected_) : 0; }
+  // Whether some subscription matches an event's topic (its stream id): ""
+  // or any topic that does not start with a control byte.
+  bool wants_events() const { return event_subscriptions_ > 0; }
+  // Whether some subscription matches kBatchTopic without being "".
+  bool wants_batches() const { return batch_subscriptions_ > 0; }
 
   // Records a named subscriber's checkpoint. Returns an error message for a
   // bad name, or an empty string. Past kMaxNamed, the stalest is forgotten.
@@ -38,6 +45,8 @@ class ListenerRegistry {
     Clock::time_point reported;
   };
   int64_t connected_ = 0;
+  int64_t event_subscriptions_ = 0;
+  int64_t batch_subscriptions_ = 0;
   std::unordered_map<std::string, Named> named_;
 };
 

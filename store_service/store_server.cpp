@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <fstream>
 
+#include "store_service/live_event.h"
 #include "store_service/live_topics.h"
 #include "store_service/log_line.h"
 
@@ -31,10 +32,10 @@ uint64_t ResidentBytes() {
 
 // Sends the two frames of one PUB message. PUB never blocks: a subscriber
 // past its high-water mark misses messages and repairs from the store.
-void PublishFrames(zmq::socket_t& publisher, std::string_view topic, const std::string& body) {
+void PublishFrames(zmq::socket_t& publisher, std::string_view topic, zmq::message_t body) {
   publisher.send(zmq::const_buffer(topic.data(), topic.size()),
                  zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-  publisher.send(zmq::const_buffer(body.data(), body.size()), zmq::send_flags::dontwait);
+  publisher.send(body, zmq::send_flags::dontwait);
 }
 
 }  // namespace
@@ -55,10 +56,11 @@ Status StoreServer::Bind() {
   router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.max_message_bytes * 4));
   router_.set(zmq::sockopt::linger, 200);
   // Per subscriber: what the store queues for one that does not read. An
-  // event is ~300 bytes queued, so 100,000 bound a stalled subscriber to
-  // ~30 MB (1,000,000 let one hold ~300 MB); past it, it misses events and
-  // repairs from the store (tests/fault_slow_listener_test.cpp).
-  publisher_.set(zmq::sockopt::sndhwm, 100'000);
+  // event is ~300 bytes queued, so 25,000 messages bound a stalled
+  // subscriber to ~7.5 MB of single events, or ~120 MB of 16-event batches
+  // (1,000,000 let one hold ~300 MB of single events); past it, it misses
+  // messages and repairs from the store (tests/fault_slow_listener_test.cpp).
+  publisher_.set(zmq::sockopt::sndhwm, 25'000);
   publisher_.set(zmq::sockopt::linger, 0);
   // XPUB rather than PUB only to count subscribers: verboser passes every
   // subscribe and unsubscribe (also the implicit ones on disconnect).
@@ -123,7 +125,7 @@ void StoreServer::FinishSubmittedBatches() {
 void StoreServer::ServeWaitingRequests() {
   SubmittedBatch batch;
   batch.arena = TakeArena();
-  for (size_t served = 0; served < options_.max_requests_per_drain; ++served) {
+  for (size_t served = 0; served < options_.max_requests_per_drain;) {
     const uint64_t dropped_before = frames_dropped_;
     std::optional<bus::RoutedRequest> routed = bus::ReceiveRouted(router_, &frames_dropped_);
     if (!routed) {
@@ -131,7 +133,9 @@ void StoreServer::ServeWaitingRequests() {
       LogLine("dropped a request without the empty delimiter frame (cannot be answered)");
       continue;
     }
+    const size_t queued_before = batch.requests.size();
     HandleRequest(*routed, &batch);
+    served += std::max<size_t>(1, batch.requests.size() - queued_before);
   }
   if (batch.appends.empty()) {
     ReturnArena(std::move(batch.arena));
@@ -198,7 +202,8 @@ void StoreServer::HandleRequest(bus::RoutedRequest& routed, SubmittedBatch* batc
   reply.set_request_id(request.request_id());
   switch (request.body_case()) {
     case es::v1::StoreRequest::kAppend:
-      batch->appends.push_back(PendingAppend{std::move(routed.identity), &request});
+    case es::v1::StoreRequest::kAppendMany:
+      QueueAppends(routed, request, batch);
       return;
     case es::v1::StoreRequest::kReadStream: {
       const es::v1::ReadStreamRequest& read = request.read_stream();
@@ -279,19 +284,38 @@ void StoreServer::HandleRequest(bus::RoutedRequest& routed, SubmittedBatch* batc
     case es::v1::StoreRequest::BODY_NOT_SET:
       // Also what a body from a newer schema (an unknown field) parses to.
       ReplyError(routed.identity, request.request_id(), es::v1::ERROR_CODE_BAD_REQUEST,
-                 "StoreRequest has no known body: set one of append, read_stream, read_all, "
-                 "ping, stats, report_checkpoint, find_command");
+                 "StoreRequest has no known body: set one of append, append_many, read_stream, "
+                 "read_all, ping, stats, report_checkpoint, find_command");
       return;
   }
   Reply(routed.identity, reply);
 }
 
+void StoreServer::QueueAppends(bus::RoutedRequest& routed, const es::v1::StoreRequest& request,
+                               SubmittedBatch* batch) {
+  const size_t first = batch->requests.size();
+  if (request.has_append()) {
+    batch->requests.push_back(&request.append());
+  } else {
+    const auto& appends = request.append_many().appends();
+    if (appends.empty()) {
+      ReplyError(routed.identity, request.request_id(), es::v1::ERROR_CODE_BAD_REQUEST,
+                 "append_many.appends is empty");
+      return;
+    }
+    if (static_cast<size_t>(appends.size()) > options_.max_appends_per_request) {
+      ReplyError(routed.identity, request.request_id(), es::v1::ERROR_CODE_TOO_LARGE,
+                 "append_many carries " + std::to_string(appends.size()) +
+                     " appends, the limit is " + std::to_string(options_.max_appends_per_request));
+      return;
+    }
+    for (const es::v1::AppendRequest& append : appends) batch->requests.push_back(&append);
+  }
+  batch->appends.push_back(PendingAppend{std::move(routed.identity), &request, first});
+}
+
 void StoreServer::SubmitAppends(SubmittedBatch submitted) {
   SubmittedBatch& batch = submitted_.emplace_back(std::move(submitted));
-  batch.requests.reserve(batch.appends.size());
-  for (const PendingAppend& pending : batch.appends) {
-    batch.requests.push_back(&pending.request->append());
-  }
   batch.recorded_at_us = NowMicros();
   storage_.Submit(batch.requests, batch.recorded_at_us);
   // An engine without a sync thread has completed it already.
@@ -311,36 +335,62 @@ void StoreServer::CompleteSubmittedBatches() {
 
 void StoreServer::AnswerAndPublish(const SubmittedBatch& batch,
                                    const std::vector<AppendOutcome>& outcomes) {
-  const std::vector<PendingAppend>& appends = batch.appends;
-  const int64_t recorded_at_us = batch.recorded_at_us;
   // The transaction is durable now: acknowledge every append first...
   uint64_t appends_written = 0;
   uint64_t events_written = 0;
-  for (size_t i = 0; i < appends.size(); ++i) {
+  // Tallies one outcome; true when it is a success.
+  auto tally = [&](size_t i) {
     const AppendOutcome& outcome = outcomes[i];
-    const uint64_t request_id = appends[i].request->request_id();
     if (!outcome.status.ok()) {
       if (outcome.status.code() == es::v1::ERROR_CODE_STORAGE_FULL ||
           outcome.status.code() == es::v1::ERROR_CODE_STORAGE_FAILURE) {
         LogLine("append refused: " + outcome.status.ToString());
       }
-      es::v1::StoreReply reply;
-      reply.set_request_id(request_id);
-      es::v1::Error* error = reply.mutable_error();
-      error->set_code(outcome.status.code());
-      error->set_message(outcome.status.message());
-      error->set_current_version(outcome.current_version);
       ++requests_refused_;
-      Reply(appends[i].identity, reply);
-      continue;
+      return false;
     }
     if (!outcome.result.duplicate()) {
       ++appends_written;
       events_written += static_cast<uint64_t>(batch.requests[i]->events_size());
     }
-    append_reply_.set_request_id(request_id);
-    *append_reply_.mutable_append() = outcome.result;
-    Reply(appends[i].identity, append_reply_);
+    return true;
+  };
+  auto fill_error = [](const AppendOutcome& outcome, es::v1::Error* error) {
+    error->set_code(outcome.status.code());
+    error->set_message(outcome.status.message());
+    error->set_current_version(outcome.current_version);
+  };
+  for (const PendingAppend& pending : batch.appends) {
+    const uint64_t request_id = pending.request->request_id();
+    if (pending.request->has_append()) {
+      const AppendOutcome& outcome = outcomes[pending.first];
+      if (!tally(pending.first)) {
+        es::v1::StoreReply reply;
+        reply.set_request_id(request_id);
+        fill_error(outcome, reply.mutable_error());
+        Reply(pending.identity, reply);
+        continue;
+      }
+      append_reply_.set_request_id(request_id);
+      *append_reply_.mutable_append() = outcome.result;
+      Reply(pending.identity, append_reply_);
+      continue;
+    }
+    // An append_many: one result per append, in its order. The reused
+    // reply keeps its items (and their strings) from one answer to the next.
+    append_many_reply_.set_request_id(request_id);
+    auto* results = append_many_reply_.mutable_append_many()->mutable_results();
+    results->Clear();
+    const size_t count = static_cast<size_t>(pending.request->append_many().appends_size());
+    for (size_t i = pending.first; i < pending.first + count; ++i) {
+      es::v1::AppendManyItem* item = results->Add();
+      if (tally(i)) {
+        *item->mutable_append() = outcomes[i].result;
+      } else {
+        fill_error(outcomes[i], item->mutable_error());
+      }
+    }
+    Reply(pending.identity, append_many_reply_);
   }
   if (appends_written == 0) return;
   ++commits_total_;
@@ -348,19 +398,29 @@ void StoreServer::AnswerAndPublish(const SubmittedBatch& batch,
   events_appended_total_ += events_written;
   throughput_.Add(SteadyClock::now(), appends_written, events_written);
 
-  // ...then publish. Storage placed the batch in batch order, so this is
-  // global-position order.
-  for (size_t i = 0; i < appends.size(); ++i) {
+  // ...then publish, in the kinds someone subscribes to. Storage placed the
+  // batch in batch order, so this is global-position order.
+  const bool events = listeners_.wants_events();
+  const bool batches = listeners_.wants_batches();
+  if (!events && !batches) return;
+  std::vector<CommittedEvent>& pending = publish_scratch_;
+  pending.clear();
+  for (size_t i = 0; i < batch.requests.size(); ++i) {
     const AppendOutcome& outcome = outcomes[i];
     if (!outcome.status.ok() || outcome.result.duplicate()) continue;
     const es::v1::AppendRequest& request = *batch.requests[i];
     for (int e = 0; e < request.events_size(); ++e) {
-      FillCommittedRecord(request, e, outcome.result, recorded_at_us,
-                          live_message_.mutable_event());
-      live_message_.SerializeToString(&buffer_);
-      PublishFrames(publisher_, request.stream_id(), buffer_);
+      const CommittedEvent event{&request, e, &outcome.result, batch.recorded_at_us};
+      if (events) PublishFrames(publisher_, request.stream_id(), EncodeLiveEvent(event));
+      if (!batches) continue;
+      pending.push_back(event);
+      if (pending.size() == kBatchEvents) {
+        PublishFrames(publisher_, kBatchTopic, EncodeLiveBatch(pending));
+        pending.clear();
+      }
     }
   }
+  if (batches && !pending.empty()) PublishFrames(publisher_, kBatchTopic, EncodeLiveBatch(pending));
 }
 
 void StoreServer::PublishHeartbeat() {
@@ -368,12 +428,14 @@ void StoreServer::PublishHeartbeat() {
   message.mutable_heartbeat()->set_head_position(storage_.Head());
   message.mutable_heartbeat()->set_sent_at_us(NowMicros());
   message.SerializeToString(&buffer_);
-  PublishFrames(publisher_, kHeartbeatTopic, buffer_);
+  PublishFrames(publisher_, kHeartbeatTopic, zmq::message_t(buffer_.data(), buffer_.size()));
 }
 
 void StoreServer::Reply(const zmq::message_t& identity, const es::v1::StoreReply& reply) {
-  reply.SerializeToString(&buffer_);
-  bus::SendRouted(router_, identity, buffer_);
+  // Serialized straight into the message the socket takes over.
+  zmq::message_t body(reply.ByteSizeLong());
+  reply.SerializeWithCachedSizesToArray(static_cast<uint8_t*>(body.data()));
+  bus::SendRouted(router_, identity, std::move(body));
 }
 
 void StoreServer::ReplyError(const zmq::message_t& identity, uint64_t request_id,

@@ -5,18 +5,16 @@
 // (the log engine's own writer thread only writes and syncs its files).
 //
 // Each turn drains up to max_requests_per_drain waiting requests without
-// blocking. Reads, pings and stats are answered at once, from committed
-// (durable) data only. The drained appends form one batch, submitted to
-// the storage (EventStorage::Submit): one transaction, one fsync (group
-// commit). An engine that syncs on a thread of its own (the log engine)
-// lets the loop go on receiving, validating and submitting the next
-// batches while earlier ones are being synced; batches it submits while
-// one is syncing share the next fsync. When a batch completes (the
-// storage's completion descriptor wakes the loop), every append's reply is
-// sent, and then its events are published in global-position order as
-// [topic = stream id][LiveMessage{event}]. Batches complete in submission
-// order, so an event is never visible, to a reply or a subscriber, before
-// it is durable, and publication follows the global order.
+// blocking (an append_many counts as the appends it carries). Reads, pings and stats are answered
+// at once, from committed (durable) data only. The drained appends form one batch, submitted to the
+// storage (EventStorage::Submit): one transaction, one fsync (group commit). An engine that syncs
+// on a thread of its own (the log engine) lets the loop go on receiving, validating and submitting
+// the next batches while earlier ones are being synced; batches it submits while one is syncing
+// share the next fsync. When a batch completes (the storage's completion descriptor wakes the
+// loop), every append's reply is sent, and then its events are published in global-position order
+// as [topic = stream id][LiveMessage{event}]. Batches complete in submission order, so an event is
+// never visible, to a reply or a subscriber, before it is durable, and publication follows the
+// global order.
 //
 // Replies to requests drained together may leave in a different order
 // than the requests came (reads first, then appends): a client matches
@@ -39,6 +37,7 @@
 #include "es/v1/store.pb.h"
 #include "store_service/event_storage.h"
 #include "store_service/listener_registry.h"
+#include "store_service/live_event.h"
 #include "store_service/status.h"
 #include "store_service/throughput_window.h"
 
@@ -53,6 +52,8 @@ struct StoreServerOptions {
   // a giant frame cannot exhaust memory.
   size_t max_message_bytes = size_t{4} << 20;
   size_t max_requests_per_drain = 4096;
+  // The most appends one append_many may carry; more is TOO_LARGE.
+  size_t max_appends_per_request = 10'000;
   // Reads: a request's max_count of 0 means default_read_count; larger
   // counts are capped at max_read_count.
   uint32_t default_read_count = 1000;
@@ -82,10 +83,12 @@ class StoreServer {
   void Run(const std::atomic<bool>& stop_requested);
 
  private:
-  // An append drained in this turn, waiting for the group commit.
+  // An append or append_many request drained in this turn, waiting for the
+  // group commit.
   struct PendingAppend {
     zmq::message_t identity;
     const es::v1::StoreRequest* request;  // on the batch's arena
+    size_t first;                         // its first append in the batch's `requests`
   };
   // The appends of one turn: a batch submitted to the storage, waiting for
   // its outcomes. The turn's requests are parsed onto its arena, which
@@ -93,13 +96,18 @@ class StoreServer {
   struct SubmittedBatch {
     std::unique_ptr<google::protobuf::Arena> arena;
     std::vector<PendingAppend> appends;
-    std::vector<const es::v1::AppendRequest*> requests;  // of `appends`
+    // Every append of `appends`, in order (an append_many's all in a row).
+    std::vector<const es::v1::AppendRequest*> requests;
     int64_t recorded_at_us = 0;
   };
 
   void ServeWaitingRequests();
   void RefuseWaitingRequests();
   void HandleRequest(bus::RoutedRequest& routed, SubmittedBatch* batch);
+  // Queues an append or append_many request into `batch`, or answers an
+  // append_many that is refused whole (empty, or too many appends).
+  void QueueAppends(bus::RoutedRequest& routed, const es::v1::StoreRequest& request,
+                    SubmittedBatch* batch);
   void SubmitAppends(SubmittedBatch batch);
   std::unique_ptr<google::protobuf::Arena> TakeArena();
   void ReturnArena(std::unique_ptr<google::protobuf::Arena> arena);
@@ -127,10 +135,10 @@ class StoreServer {
 
   // Reused for every serialization, to avoid an allocation per message.
   std::string buffer_;
-  // Reused for every acknowledgement and published event (their strings
-  // keep their capacity).
+  // Reused for every acknowledgement (their strings keep their capacity).
   es::v1::StoreReply append_reply_;
-  es::v1::LiveMessage live_message_;
+  es::v1::StoreReply append_many_reply_;
+  std::vector<CommittedEvent> publish_scratch_;  // a batch message's events
   // Oldest first.
   std::deque<SubmittedBatch> submitted_;
   std::vector<std::unique_ptr<google::protobuf::Arena>> spare_arenas_;

@@ -134,6 +134,22 @@ TEST_P(StoreBadInputTest, InvalidAppendGetsBadRequestAndWritesNothing) {
   ExpectServingWithNothingWritten();
 }
 
+TEST_P(StoreBadInputTest, EmptyAppendManyGetsBadRequest) {
+  es::v1::StoreRequest request;
+  request.set_request_id(3);
+  request.mutable_append_many();
+  client_->Send(request);
+
+  es::v1::StoreReply reply = NextReply();
+
+  ASSERT_TRUE(reply.has_error()) << reply.DebugString();
+  EXPECT_EQ(reply.error().code(), es::v1::ERROR_CODE_BAD_REQUEST);
+  EXPECT_EQ(reply.request_id(), 3u);
+  EXPECT_NE(reply.error().message().find("append_many"), std::string::npos)
+      << reply.error().message();
+  ExpectServingWithNothingWritten();
+}
+
 TEST_P(StoreBadInputTest, MessageWithoutTheEmptyDelimiterIsDropped) {
   es::v1::StoreRequest ping = PingRequest();
   ping.set_request_id(1);

@@ -205,6 +205,60 @@ TEST_P(StoreProcessTest, PublishesCommittedEventsInGlobalOrderWithTheStreamAsTop
   }
 }
 
+// A subscriber to the batch topic gets every committed event, in global
+// order, at most 16 to a message, beside a per-event subscriber.
+TEST_P(StoreProcessTest, PublishesBatchesOfEventsToTheBatchTopicInGlobalOrder) {
+  constexpr int kAppends = 100;
+  constexpr int kEventsPerAppend = 3;
+  ServiceProcess store = Start();
+  LiveTestSubscriber batches(context_, store.endpoint("events"),
+                             std::string("\x02"
+                                         "batch",
+                                         6));
+  LiveTestSubscriber singles(context_, store.endpoint("events"));
+  ASSERT_TRUE(batches.WaitForHeartbeat());
+  ASSERT_TRUE(singles.WaitForHeartbeat());
+  StoreTestClient client(context_, store.endpoint("requests"));
+  for (int i = 0; i < kAppends; ++i) {
+    es::v1::StoreRequest request =
+        AppendRequestOf(MakeAppend("stream-" + std::to_string(i % 7), "cmd-" + std::to_string(i),
+                                   ExpectAny(), kEventsPerAppend));
+    request.set_request_id(i);
+    client.Send(request);  // pipelined: several appends to a group commit
+  }
+  for (int i = 0; i < kAppends; ++i) ASSERT_TRUE(client.Receive(seconds(10)).has_value());
+
+  const std::vector<es::v1::EventRecord> log = ReadWholeLog(context_, store.endpoint("requests"));
+  ASSERT_EQ(log.size(), static_cast<size_t>(kAppends * kEventsPerAppend));
+  size_t next = 0;
+  int messages = 0;
+  while (next < log.size()) {
+    std::optional<LiveFrame> frame =
+        batches.NextMatching([](const LiveFrame& f) { return f.message.has_batch(); }, seconds(10));
+    ASSERT_TRUE(frame.has_value()) << "no batch with the event at " << next + 1;
+    EXPECT_EQ(frame->topic, std::string("\x02"
+                                        "batch",
+                                        6));
+    const auto& events = frame->message.batch().events();
+    ASSERT_GE(events.size(), 1);
+    ASSERT_LE(events.size(), 16);
+    ++messages;
+    for (const es::v1::EventRecord& event : events) {
+      ASSERT_LT(next, log.size());
+      EXPECT_TRUE(ProtoEquals(event, log[next])) << "at position " << next + 1;
+      ++next;
+    }
+  }
+  EXPECT_GE(messages, static_cast<int>(log.size() / 16));
+  // The per-event subscriber still gets one message per event.
+  for (size_t position = 1; position <= log.size(); ++position) {
+    std::optional<LiveFrame> frame =
+        singles.NextMatching([](const LiveFrame& f) { return f.message.has_event(); }, seconds(10));
+    ASSERT_TRUE(frame.has_value()) << "missing the event at " << position;
+    ASSERT_EQ(frame->message.event().global_position(), position);
+  }
+}
+
 TEST_P(StoreProcessTest, HeartbeatCarriesTheHeadAcrossRestart) {
   ServiceProcess store = Start({"--heartbeat-ms", "20"});
   LiveTestSubscriber subscriber(context_, store.endpoint("events"));
@@ -331,6 +385,103 @@ TEST_P(StoreProcessTest, RefusesAStaleAppendWithTheCurrentVersionInTheError) {
   ASSERT_TRUE(retry.has_append()) << retry.DebugString();
   EXPECT_TRUE(retry.append().duplicate());
   EXPECT_EQ(retry.append().last_position(), 2u);
+}
+
+// append_many: each append judged on its own and in order (a later one
+// sees an earlier one), one refused does not refuse the rest, one reply for
+// all; the accepted ones are published, survive kill -9, and a resend of the
+// whole message writes nothing new.
+TEST_P(StoreProcessTest, AppendManyJudgesEachAppendOnItsOwnAndAnswersThemTogether) {
+  ServiceProcess store = Start();
+  LiveTestSubscriber subscriber(context_, store.endpoint("events"));
+  ASSERT_TRUE(subscriber.WaitForHeartbeat());
+  StoreTestClient client(context_, store.endpoint("requests"));
+  const es::v1::StoreReply first =
+      client.Call(AppendRequestOf(MakeAppend("s-1", "c0", ExpectNoStream())));
+  ASSERT_TRUE(first.has_append()) << first.DebugString();
+
+  es::v1::StoreRequest request;
+  request.set_request_id(77);
+  auto* many = request.mutable_append_many();
+  *many->add_appends() = MakeAppend("a", "c1", ExpectNoStream(), 2);  // positions 2-3
+  *many->add_appends() = MakeAppend("a", "c2", ExpectExact(2));       // sees c1: position 4
+  *many->add_appends() = MakeAppend("s-1", "c3", ExpectNoStream());   // s-1 exists
+  *many->add_appends() = MakeAppend("", "c4", ExpectAny());           // malformed
+  *many->add_appends() = MakeAppend("b", "c0", ExpectAny());          // c0 is stored: a repeat
+  *many->add_appends() = MakeAppend("b", "c5", ExpectAny());          // position 5
+  client.Send(request);
+  const es::v1::StoreReply reply = client.Receive(seconds(10)).value_or(es::v1::StoreReply());
+
+  ASSERT_TRUE(reply.has_append_many()) << reply.DebugString();
+  EXPECT_EQ(reply.request_id(), 77u);
+  const auto& results = reply.append_many().results();
+  ASSERT_EQ(results.size(), 6);
+  ASSERT_TRUE(results[0].has_append()) << results[0].DebugString();
+  EXPECT_EQ(results[0].append().first_position(), 2u);
+  EXPECT_EQ(results[0].append().last_version(), 2u);
+  ASSERT_TRUE(results[1].has_append()) << results[1].DebugString();
+  EXPECT_EQ(results[1].append().first_position(), 4u);
+  EXPECT_EQ(results[1].append().last_version(), 3u);
+  ASSERT_TRUE(results[2].has_error()) << results[2].DebugString();
+  EXPECT_EQ(results[2].error().code(), es::v1::ERROR_CODE_WRONG_EXPECTED_VERSION);
+  EXPECT_EQ(results[2].error().current_version(), 1u);
+  ASSERT_TRUE(results[3].has_error()) << results[3].DebugString();
+  EXPECT_EQ(results[3].error().code(), es::v1::ERROR_CODE_BAD_REQUEST);
+  ASSERT_TRUE(results[4].has_append()) << results[4].DebugString();
+  EXPECT_TRUE(results[4].append().duplicate());
+  EXPECT_EQ(results[4].append().stream_id(), "s-1");
+  EXPECT_EQ(results[4].append().first_position(), 1u);
+  ASSERT_TRUE(results[5].has_append()) << results[5].DebugString();
+  EXPECT_EQ(results[5].append().first_position(), 5u);
+  EXPECT_FALSE(results[5].append().duplicate());
+
+  // Published in global order, topic = stream.
+  for (uint64_t position = 1; position <= 5; ++position) {
+    std::optional<LiveFrame> frame = subscriber.NextMatching(
+        [](const LiveFrame& f) { return f.message.has_event(); }, seconds(10));
+    ASSERT_TRUE(frame.has_value()) << "missing the event at " << position;
+    EXPECT_EQ(frame->message.event().global_position(), position);
+    EXPECT_EQ(frame->topic, frame->message.event().stream_id());
+  }
+
+  // The same message again: every accepted append is now a repeat.
+  const es::v1::StoreReply again = client.Call(request);
+  ASSERT_TRUE(again.has_append_many()) << again.DebugString();
+  ASSERT_EQ(again.append_many().results_size(), 6);
+  for (int i : {0, 1, 4, 5}) {
+    ASSERT_TRUE(again.append_many().results(i).has_append()) << again.DebugString();
+    EXPECT_TRUE(again.append_many().results(i).append().duplicate()) << "append " << i;
+    EXPECT_EQ(again.append_many().results(i).append().first_position(),
+              results[i].append().first_position());
+  }
+
+  store.Kill9();
+  store = Start();
+  const std::vector<es::v1::EventRecord> log = ReadWholeLog(context_, store.endpoint("requests"));
+  ExpectGapFreeLog(log);
+  ASSERT_EQ(log.size(), 5u);
+  EXPECT_EQ(log[1].command_id(), "c1");
+  EXPECT_EQ(log[3].command_id(), "c2");
+  EXPECT_EQ(log[4].command_id(), "c5");
+}
+
+TEST_P(StoreProcessTest, RefusesAnAppendManyOverTheAppendLimitWhole) {
+  ServiceProcess store = Start();
+  StoreTestClient client(context_, store.endpoint("requests"));
+  es::v1::StoreRequest request;
+  auto* many = request.mutable_append_many();
+  for (int i = 0; i < 10'001; ++i) {
+    *many->add_appends() = MakeAppend("t", "m" + std::to_string(i), ExpectAny());
+  }
+
+  es::v1::StoreReply reply = client.Call(request);
+
+  ASSERT_TRUE(reply.has_error()) << reply.DebugString();
+  EXPECT_EQ(reply.error().code(), es::v1::ERROR_CODE_TOO_LARGE);
+  EXPECT_NE(reply.error().message().find("10000"), std::string::npos) << reply.error().message();
+  es::v1::StoreReply pong = client.Call(PingRequest());
+  ASSERT_TRUE(pong.has_pong()) << pong.DebugString();
+  EXPECT_EQ(pong.pong().head_position(), 0u);
 }
 
 TEST_P(StoreProcessTest, ASecondStoreOnTheSameDataDirExitsWithAnError) {

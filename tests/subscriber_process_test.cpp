@@ -378,6 +378,10 @@ class SubscriberProcessTest : public ::testing::Test {
     return options;
   }
 
+  // Defined with the deliver_only tests below.
+  es::bus::CatchUpCounters RunDeliverOnlyThroughLosses(bool batched, uint64_t burst,
+                                                       uint64_t* relay_dropped);
+
   TempDir dir_;
   zmq::context_t context_;
   std::unique_ptr<ServiceProcess> store_;
@@ -554,46 +558,72 @@ TEST_F(SubscriberProcessTest, FilteredSubscriberFindsEventsLostBetweenOnesItSaw)
 
 // deliver_only: the subscriber follows every position (a gap is a loss, with
 // no confirming reads) but returns only "b-" events; "a-" events just move
-// its position on. The relay loses every third event of either kind: a lost
-// "a-" event must be noticed as a gap all the same, and the position must
-// reach a skipped last event.
-TEST_F(SubscriberProcessTest, DeliverOnlySubscriberSkipsOtherStreamsYetRepairsEveryGap) {
-  constexpr uint64_t kBurst = 3000;
+// its position on. The relay loses every third live message (an event, or
+// for a batched subscriber a batch of up to 16): a lost "a-" event must be
+// noticed as a gap all the same, and the position must reach a skipped last
+// event. Returns the subscriber's counters; `relay_dropped` what the relay
+// lost.
+es::bus::CatchUpCounters SubscriberProcessTest::RunDeliverOnlyThroughLosses(
+    bool batched, uint64_t burst, uint64_t* relay_dropped) {
   std::atomic<uint64_t> lose_after{std::numeric_limits<uint64_t>::max()};
   std::atomic<uint64_t> seen{0};
   LossyRelay relay(context_, events_,
                    {.send_hwm = 0, .drop = [&](const es::v1::LiveMessage& message) {
-                      if (!message.has_event()) return false;
-                      if (message.event().global_position() <= lose_after.load()) return false;
+                      const EventRecord* first = message.has_event()   ? &message.event()
+                                                 : message.has_batch() ? &message.batch().events(0)
+                                                                       : nullptr;
+                      if (first == nullptr || message.has_batch() != batched) return false;
+                      if (first->global_position() <= lose_after.load()) return false;
                       return ++seen % 3 == 0;
                     }});
-  ASSERT_TRUE(relay.WaitForUpstream());
+  EXPECT_TRUE(relay.WaitForUpstream());
   CatchUpOptions options = Options(relay.endpoint());
   options.deliver_only = {"b-"};
+  options.batched = batched;
   options.silence_timeout = seconds(60);  // only what arrives may reveal the loss
   PumpedSubscriber subscriber(context_, options);
-  ASSERT_TRUE(relay.WaitForSubscription(""));
+  EXPECT_TRUE(relay.WaitForSubscription(batched ? std::string(es::bus::kBatchTopic) : ""));
   lose_after = AppendOne(context_, requests_, "b-probe", "b-probe");
-  ASSERT_TRUE(subscriber.WaitForCount(1));
+  EXPECT_TRUE(subscriber.WaitForCount(1));
 
-  ASSERT_EQ(AppendBurst(context_, requests_, AlternatingBurst(kBurst)), kBurst);
+  EXPECT_EQ(AppendBurst(context_, requests_, AlternatingBurst(burst)), burst);
   // Past the last b- event only an a- event follows: the position must
   // still reach it.
   const uint64_t last = AppendOne(context_, requests_, "a-last", "a-last");
 
   const std::vector<EventRecord> log = ReadWholeLog(context_, requests_);
-  ASSERT_EQ(log.size(), last);
+  EXPECT_EQ(log.size(), last);
   const std::vector<EventRecord> expected = WithPrefix(log, "b-");
   EXPECT_TRUE(subscriber.WaitForCount(expected.size())) << "stuck at " << subscriber.size();
   EXPECT_TRUE(subscriber.WaitForPosition(last));
   subscriber.Stop();
   EXPECT_TRUE(SameEvents(expected, subscriber.events()));
-  const es::bus::CatchUpCounters counters = subscriber.counters();
+  EXPECT_TRUE(relay.WaitForEvent(last));
+  *relay_dropped = relay.dropped_by_predicate();
+  return subscriber.counters();
+}
+
+TEST_F(SubscriberProcessTest, DeliverOnlySubscriberSkipsOtherStreamsYetRepairsEveryGap) {
+  constexpr uint64_t kBurst = 3000;
+  uint64_t dropped = 0;
+  const es::bus::CatchUpCounters counters = RunDeliverOnlyThroughLosses(false, kBurst, &dropped);
   std::cout << "[ deliver-only ] " << Describe(counters) << "\n";
   EXPECT_GT(counters.repairs, 0u);
   EXPECT_GT(counters.live_events, 1u) << "b- events should arrive live, unconfirmed";
-  ASSERT_TRUE(relay.WaitForEvent(last));
-  EXPECT_GT(relay.dropped_by_predicate(), kBurst / 4);
+  EXPECT_GT(dropped, kBurst / 4);
+}
+
+// The same through batches (16 events to a message): a lost batch shows as a
+// gap and is repaired.
+TEST_F(SubscriberProcessTest, BatchedDeliverOnlySubscriberRepairsEveryLostBatch) {
+  constexpr uint64_t kBurst = 3000;
+  uint64_t dropped = 0;
+  const es::bus::CatchUpCounters counters = RunDeliverOnlyThroughLosses(true, kBurst, &dropped);
+  std::cout << "[ batched deliver-only ] " << Describe(counters) << "\n";
+  EXPECT_GT(counters.repairs, 0u);
+  // Not subscribed to single events: whatever came live came in batches.
+  EXPECT_GT(counters.live_events, kBurst / 20) << "b- events should arrive live, in batches";
+  EXPECT_GT(dropped, 10u);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 #include "tests/support/lossy_relay.h"
 
+#include <algorithm>
 #include <optional>
 #include <stdexcept>
+
+#include "bus/catch_up_subscriber.h"
 
 namespace es::testing {
 
@@ -49,6 +52,9 @@ void LossyRelay::Run(zmq::context_t& context, const std::string& upstream) {
     sub->set(zmq::sockopt::linger, 0);
     sub->set(zmq::sockopt::rcvhwm, 0);  // the relay itself never loses
     sub->set(zmq::sockopt::subscribe, "");
+    // Batches too, for batched subscribers downstream (the store publishes
+    // them only to a subscription naming their topic).
+    sub->set(zmq::sockopt::subscribe, std::string(es::bus::kBatchTopic));
     sub->connect(upstream);
     pub.emplace(context, zmq::socket_type::xpub);
     pub->set(zmq::sockopt::linger, 0);
@@ -105,9 +111,14 @@ void LossyRelay::Run(zmq::context_t& context, const std::string& upstream) {
         pub->send(topic, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
         pub->send(body, zmq::send_flags::dontwait);
       }
-      if (parsed && message.has_event()) {
+      // A batch follows the single events it repeats: it never runs ahead.
+      const int batched = parsed && message.has_batch() ? message.batch().events_size() : 0;
+      if (parsed && (message.has_event() || batched > 0)) {
         std::lock_guard lock(mutex_);
-        last_position_ = message.event().global_position();
+        last_position_ = std::max<uint64_t>(
+            last_position_, message.has_event()
+                                ? message.event().global_position()
+                                : message.batch().events(batched - 1).global_position());
         changed_.notify_all();
       }
     }

@@ -45,7 +45,8 @@ struct LossyRelayOptions {
 
 class LossyRelay {
  public:
-  // Subscribes to everything on `upstream` and binds a PUB socket on
+  // Subscribes to everything on `upstream` (single events and batches) and
+  // forwards both; binds a PUB socket on
   // tcp://127.0.0.1:* (see endpoint()). Throws std::runtime_error if the
   // relay cannot start.
   LossyRelay(zmq::context_t& context, const std::string& upstream, LossyRelayOptions options);
