@@ -150,6 +150,7 @@ int RunFanoutBench(BenchEnv& env, const FanoutArgs& args, const std::string& sel
                                      "--from",      std::to_string(*head + 1),
                                      "--count",     std::to_string(args.count),
                                      "--prefix",    prefix};
+    if (args.batched) argv.push_back("--batched");
     if (!Spawn(worker, argv)) {
       StopWorkers(workers);
       return Fail(kFailed,
@@ -243,6 +244,7 @@ int RunFanoutWorker(BenchEnv& env, const FanoutWorkerArgs& args) {
   options.store_requests = env.endpoints.store_requests;
   options.store_events = env.endpoints.store_events;
   options.from_position = args.from;
+  options.batched = args.batched;
   es::bus::CatchUpSubscriber subscriber(env.context, options);
   // Read up to the head and let the SUB connection come up before saying so.
   std::vector<es::v1::EventRecord> early;

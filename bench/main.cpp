@@ -130,6 +130,9 @@ int main(int argc, char** argv) {
       ->add_option("--events-per-append", fanout.events_per_append, "events per append (default 1)")
       ->check(CLI::Range(1, 10000));
   const std::string self_exe = SelfExe(argv[0]);
+  fanout_cmd->add_flag("--batched", fanout.batched,
+                       "subscribers take the live stream as the store's batches (16 events a "
+                       "message) instead of one message per event");
   fanout_cmd->callback(
       [&] { run = [&](BenchEnv& env) { return RunFanoutBench(env, fanout, self_exe); }; });
 
@@ -139,6 +142,7 @@ int main(int argc, char** argv) {
   worker_cmd->add_option("--from", worker.from, "first position")->required();
   worker_cmd->add_option("--count", worker.count, "events of ours to wait for")->required();
   worker_cmd->add_option("--prefix", worker.stream_prefix, "our stream prefix")->required();
+  worker_cmd->add_flag("--batched", worker.batched, "take the store's batches");
   worker_cmd->callback([&] { run = [&](BenchEnv& env) { return RunFanoutWorker(env, worker); }; });
 
   CatchupArgs catchup;

@@ -36,6 +36,7 @@ struct FanoutArgs {
   int threads = 1;
   int in_flight = 16;
   int events_per_append = 1;
+  bool batched = false;  // subscribers take the store's 16-event batches
 };
 int RunFanoutBench(BenchEnv& env, const FanoutArgs& args, const std::string& self_exe);
 
@@ -44,6 +45,7 @@ struct FanoutWorkerArgs {
   uint64_t from = 1;
   uint64_t count = 0;
   std::string stream_prefix;
+  bool batched = false;
 };
 int RunFanoutWorker(BenchEnv& env, const FanoutWorkerArgs& args);
 

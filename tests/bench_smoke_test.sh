@@ -77,6 +77,12 @@ expect_keys "$out" mode events seconds events_per_s appends_per_s latency_ms p50
 [[ "$out" == *'"mode":"append"'* && "$out" == *'"events":2000,'* ]] ||
   { echo "FAIL: append did not report 2000 events" >&2; exit 1; }
 
+# Pipelined: 16 in flight as two append_many messages of 8.
+out="$("${esbench[@]}" append --count 2000 --in-flight 16 --pipeline 8 --json)"
+expect_keys "$out" mode events seconds events_per_s appends_per_s latency_ms p50 p99 p999
+[[ "$out" == *'"pipeline":8,'* && "$out" == *'"events":2000,'* && "$out" == *'"errors":0}'* ]] ||
+  { echo "FAIL: pipelined append did not report 2000 events without errors: $out" >&2; exit 1; }
+
 out="$("${esbench[@]}" transfers --accounts 20 --transfers 200 --in-flight 20 --json)"
 echo "$out"
 expect_keys "$out" mode transfers completed failed seconds transfers_per_s commands_per_s \
@@ -94,6 +100,8 @@ expect_keys "$out" mode accounts events tail full_load_ms snapshot_load_ms p50
 set +e
 "$bin_dir/esbench" append --appenders 0 >/dev/null 2>&1
 [ $? -eq 2 ] || { echo "FAIL: --appenders 0 is not a usage error (exit 2)" >&2; exit 1; }
+"$bin_dir/esbench" append --in-flight 10 --pipeline 4 >/dev/null 2>&1
+[ $? -eq 2 ] || { echo "FAIL: --in-flight not a multiple of --pipeline is not a usage error" >&2; exit 1; }
 "${esbench[@]}" account-load --events 10 --tail 10 >/dev/null 2>&1
 [ $? -eq 2 ] || { echo "FAIL: --tail >= --events is not a usage error (exit 2)" >&2; exit 1; }
 "$bin_dir/esbench" --store tcp://127.0.0.1:1 --timeout-s 1 append --count 10 >/dev/null 2>&1
