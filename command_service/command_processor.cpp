@@ -1,5 +1,6 @@
 #include "command_service/command_processor.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "bus/ids.h"
@@ -494,8 +495,7 @@ void CommandProcessor::FinishUnwritten(Job* job) {
 
 void CommandProcessor::Append(Job* job) {
   const Aggregate& aggregate = *job->aggregate;
-  es::v1::StoreRequest request;
-  auto* append = request.mutable_append();
+  es::v1::AppendRequest* append = &queued_appends_.emplace_back(QueuedAppend{job, {}}).append;
   append->set_stream_id(aggregate.stream_id);
   append->mutable_expected_version()->set_exact(aggregate.version);
   append->set_command_id(job->command().command_id());
@@ -506,9 +506,58 @@ void CommandProcessor::Append(Job* job) {
     added->set_type(std::move(encoded.type));
     added->set_data(std::move(encoded.data));
   }
-  store_.Call(request, [this, job](std::optional<es::v1::StoreReply> answer) {
-    OnAppended(job, std::move(answer));
-  });
+}
+
+void CommandProcessor::FlushAppends() {
+  // Well under the store's limits (10,000 appends, 4 MiB) for any command.
+  constexpr size_t kMaxPerMessage = 256;
+  std::vector<QueuedAppend> queued = std::move(queued_appends_);
+  queued_appends_.clear();
+  for (size_t first = 0; first < queued.size(); first += kMaxPerMessage) {
+    const size_t count = std::min(kMaxPerMessage, queued.size() - first);
+    counters_.appends_sent += count;
+    ++counters_.append_requests;
+    es::v1::StoreRequest request;
+    if (count == 1) {
+      Job* job = queued[first].job;
+      *request.mutable_append() = std::move(queued[first].append);
+      store_.Call(request, [this, job](std::optional<es::v1::StoreReply> answer) {
+        OnAppended(job, std::move(answer));
+      });
+      continue;
+    }
+    std::vector<Job*> jobs;
+    jobs.reserve(count);
+    auto* many = request.mutable_append_many();
+    for (size_t i = first; i < first + count; ++i) {
+      jobs.push_back(queued[i].job);
+      *many->add_appends() = std::move(queued[i].append);
+    }
+    store_.Call(request, [this, jobs = std::move(jobs)](std::optional<es::v1::StoreReply> answer) {
+      OnAppendedMany(jobs, std::move(answer));
+    });
+  }
+}
+
+void CommandProcessor::OnAppendedMany(const std::vector<Job*>& jobs,
+                                      std::optional<es::v1::StoreReply> answer) {
+  if (!answer || !answer->has_append_many() ||
+      answer->append_many().results_size() != static_cast<int>(jobs.size())) {
+    // No answer, or the message refused whole: each append gets that.
+    for (Job* job : jobs) OnAppended(job, answer);
+    return;
+  }
+  auto* results = answer->mutable_append_many()->mutable_results();
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    es::v1::AppendManyItem& item = (*results)[static_cast<int>(i)];
+    es::v1::StoreReply reply;
+    if (item.has_append()) {
+      *reply.mutable_append() = std::move(*item.mutable_append());
+    } else if (item.has_error()) {
+      *reply.mutable_error() = std::move(*item.mutable_error());
+    }
+    OnAppended(jobs[i], std::move(reply));
+  }
 }
 
 void CommandProcessor::OnAppended(Job* job, std::optional<es::v1::StoreReply> answer) {

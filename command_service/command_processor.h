@@ -25,6 +25,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "bus/async_rpc.h"
 #include "command_service/aggregate_cache.h"
@@ -46,6 +47,8 @@ struct ProcessorCounters {
   uint64_t snapshots_loaded = 0;
   uint64_t snapshots_written = 0;
   uint64_t command_lookups = 0;  // find_command requests
+  uint64_t appends_sent = 0;     // commands' appends sent
+  uint64_t append_requests = 0;  // store requests carrying them
 };
 
 class CommandProcessor {
@@ -66,6 +69,11 @@ class CommandProcessor {
   // long queue cannot recurse). Call it once per loop turn.
   void RunDeferred();
   bool has_deferred() const { return !deferred_.empty(); }
+  // Sends the appends this turn's commands decided: one alone as an append,
+  // several as append_many messages (one frame set and one group-commit
+  // entry for all of them instead of one per command). Call it once per
+  // loop turn, after RunDeferred.
+  void FlushAppends();
 
   const ProcessorCounters& counters() const { return counters_; }
   size_t cached_aggregates() const { return cache_.size(); }
@@ -101,8 +109,11 @@ class CommandProcessor {
   void Execute(Job* job);
   // Answers a command whose decision wrote nothing (a refusal or a no-op).
   void FinishUnwritten(Job* job);
+  // Queues the job's append for FlushAppends.
   void Append(Job* job);
   void OnAppended(Job* job, std::optional<es::v1::StoreReply> answer);
+  // Hands each job its own reply out of an append_many's answer.
+  void OnAppendedMany(const std::vector<Job*>& jobs, std::optional<es::v1::StoreReply> answer);
   // After a conflict: reload, then decide again.
   void Retry(Job* job);
   // CreateMoneyTransfer needs both accounts as they are now.
@@ -116,6 +127,11 @@ class CommandProcessor {
   uint64_t snapshot_every_;
   ProcessorCounters counters_;
   std::deque<Job*> deferred_;
+  struct QueuedAppend {
+    Job* job;
+    es::v1::AppendRequest append;
+  };
+  std::vector<QueuedAppend> queued_appends_;
 };
 
 }  // namespace es::command

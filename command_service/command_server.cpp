@@ -84,6 +84,8 @@ void CommandServer::ServeRequests() {
       stats->set_snapshots_loaded(c.snapshots_loaded);
       stats->set_events_loaded(c.events_loaded);
       stats->set_command_lookups(c.command_lookups);
+      stats->set_appends_sent(c.appends_sent);
+      stats->set_append_requests(c.append_requests);
       stats->set_rss_bytes(es::bus::ResidentBytes());
       rate_.Observe(c.commands);
       stats->set_commands_per_s(rate_.per_second());
@@ -113,6 +115,7 @@ void CommandServer::Run(const std::atomic<bool>& stop) {
     // against the restarted service.
     if (!drain_until && (items[0].revents & ZMQ_POLLIN)) ServeRequests();
     processor_.RunDeferred();
+    processor_.FlushAppends();
     store_.Tick();
   }
 }

@@ -344,6 +344,72 @@ TEST_F(BankProcessTest, RepeatedCommandIdIsAppliedOnce) {
 // caches against one store: only optimistic concurrency keeps them honest).
 // 30 debits of 50 against 1000: exactly 20 pass, the rest are refused
 // (exit 1, recorded), and the balance never goes below zero.
+// Commands that arrive together are appended together (command_service
+// sends a turn's appends as one append_many), yet each gets its own outcome:
+// accepted ones their own versions, refusals their codes, repeats their
+// first outcome; and each account ends as if they had come one by one.
+TEST_F(BankProcessTest, CommandsArrivingTogetherShareAnAppendYetEachGetsItsOwnOutcome) {
+  constexpr int kAccounts = 100;
+  BankSystem bank(dir_, {.start_saga = false});
+  CommandTestClient client(context_, bank.commands());
+  // Sends every command at once, then collects the outcomes by request id.
+  auto burst = [&](const std::vector<es::v1::Command>& commands) {
+    for (size_t i = 0; i < commands.size(); ++i) {
+      es::v1::CommandRequest request = CommandRequestWith(commands[i]);
+      request.set_request_id(i + 1);
+      client.Send(request);
+    }
+    std::vector<es::v1::CommandOutcome> outcomes(commands.size());
+    for (size_t received = 0; received < commands.size(); ++received) {
+      std::optional<es::v1::CommandReply> reply = client.Receive(seconds(20));
+      EXPECT_TRUE(reply.has_value()) << "only " << received << " replies";
+      if (!reply) break;
+      EXPECT_TRUE(reply->has_outcome()) << reply->ShortDebugString();
+      outcomes.at(reply->request_id() - 1) = reply->outcome();
+    }
+    return outcomes;
+  };
+  auto id = [](const char* what, int i) { return std::string(what) + std::to_string(i); };
+
+  std::vector<es::v1::Command> opens;
+  for (int i = 0; i < kAccounts; ++i) {
+    opens.push_back(OpenAccountWith(id("open-", i), id("acc-", i), "Owner", 100));
+  }
+  for (const es::v1::CommandOutcome& outcome : burst(opens)) {
+    EXPECT_TRUE(outcome.accepted()) << outcome.ShortDebugString();
+    EXPECT_EQ(outcome.version(), 1u);
+  }
+  // Per account: a debit over the balance (refused, recorded), then a credit
+  // and a repeat of the open; different accounts' commands share messages.
+  std::vector<es::v1::Command> mixed;
+  for (int i = 0; i < kAccounts; ++i) {
+    mixed.push_back(DebitWith(id("overdraw-", i), id("acc-", i), 1000));
+    mixed.push_back(CreditWith(id("credit-", i), id("acc-", i), 5 + i));
+    mixed.push_back(OpenAccountWith(id("open-", i), id("acc-", i), "Owner", 100));
+  }
+  const std::vector<es::v1::CommandOutcome> outcomes = burst(mixed);
+  for (int i = 0; i < kAccounts; ++i) {
+    const es::v1::CommandOutcome& overdraw = outcomes[static_cast<size_t>(3 * i)];
+    const es::v1::CommandOutcome& credit = outcomes[static_cast<size_t>(3 * i + 1)];
+    const es::v1::CommandOutcome& repeat = outcomes[static_cast<size_t>(3 * i + 2)];
+    EXPECT_FALSE(overdraw.accepted()) << overdraw.ShortDebugString();
+    EXPECT_EQ(overdraw.refusal_code(), es::v1::REFUSAL_CODE_INSUFFICIENT_FUNDS);
+    EXPECT_TRUE(credit.accepted()) << credit.ShortDebugString();
+    EXPECT_EQ(credit.stream_id(), "account-" + id("acc-", i));
+    EXPECT_TRUE(repeat.accepted() && repeat.duplicate()) << repeat.ShortDebugString();
+    EXPECT_EQ(repeat.version(), 1u);
+    EXPECT_EQ(JsonField(AccountJson(bank, id("acc-", i)), "balance"), std::to_string(105 + i));
+  }
+
+  es::v1::CommandRequest stats_request;
+  stats_request.mutable_stats();
+  const es::v1::CommandServiceStats stats = client.Call(stats_request).stats();
+  // 100 opens, 100 recorded refusals, 100 credits; the repeats write nothing.
+  EXPECT_EQ(stats.appends_sent(), 300u);
+  EXPECT_LT(stats.append_requests(), stats.appends_sent() / 2)
+      << "commands that arrived together were not appended together";
+}
+
 TEST_F(BankProcessTest, ConcurrentDebitsNeverOverdraw) {
   constexpr int kWorkers = 2;
   constexpr int kDebitsPerWorker = 15;
