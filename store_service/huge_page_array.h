@@ -24,10 +24,15 @@ class HugePageArray {
  public:
   HugePageArray() = default;
   // `count` elements, each `fill`. Throws std::bad_alloc when out of memory.
-  HugePageArray(size_t count, T fill) : size_(count) {
+  HugePageArray(size_t count, T fill) : HugePageArray(count) {
+    for (size_t i = 0; i < count; ++i) data_[i] = fill;
+  }
+  // `count` zeroed elements (a mapping comes zeroed from the kernel: no pass
+  // over it here).
+  explicit HugePageArray(size_t count) : size_(count) {
     const size_t bytes = count * sizeof(T);
     if (bytes < kHugePage) {
-      data_ = new T[count];
+      data_ = new T[count]();
     } else {
       // Map one huge page more than needed, to start on a 2 MiB boundary.
       mapped_bytes_ = bytes + kHugePage;
@@ -40,7 +45,6 @@ class HugePageArray {
       data_ = reinterpret_cast<T*>(aligned);
       madvise(data_, bytes, MADV_HUGEPAGE);  // a hint: ignored where unsupported
     }
-    for (size_t i = 0; i < count; ++i) data_[i] = fill;
   }
   ~HugePageArray() { Release(); }
 

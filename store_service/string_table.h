@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <future>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -53,7 +54,7 @@ class StringTable {
   // Inserts `key`, which must not be in the table.
   Entry& Insert(std::string_view key, V value) {
     const uint64_t hash = Hash(key);
-    if ((entries_.size() + 1) * 10 > slots_.size() * 7) Grow();
+    MakeRoomForOneMore();
     const auto id = static_cast<uint32_t>(entries_.size());
     entries_.push_back(Entry{std::string(key), std::move(value)});
     Place(hash, id);
@@ -69,7 +70,7 @@ class StringTable {
       return *entry;
     }
     *inserted = true;
-    if ((entries_.size() + 1) * 10 > slots_.size() * 7) Grow();
+    MakeRoomForOneMore();
     const auto id = static_cast<uint32_t>(entries_.size());
     entries_.push_back(Entry{std::string(key), std::move(value)});
     Place(hash, id);
@@ -81,7 +82,7 @@ class StringTable {
   // Erases the newest entry (undoing the last Insert); the table must not
   // be empty.
   void EraseNewest() {
-    const auto id = static_cast<uint32_t>(entries_.size() - 1);
+    const auto id = static_cast<uint32_t>(entries_.size());  // the newest's slot id
     size_t i = Hash(entries_.back().key) & mask_;
     while (slots_[i].id != id) i = (i + 1) & mask_;
     // Backward-shift deletion: move later members of the probe run into
@@ -102,10 +103,12 @@ class StringTable {
   }
 
  private:
-  static constexpr uint32_t kEmpty = UINT32_MAX;
+  // All-zero is an empty slot, so a fresh array (zeroed by the kernel)
+  // needs no fill pass.
+  static constexpr uint32_t kEmpty = 0;
   struct Slot {
     uint32_t tag;
-    uint32_t id;  // an index into entries_, or kEmpty
+    uint32_t id;  // 1 + an index into entries_, or kEmpty
   };
 
   static uint64_t Hash(std::string_view key) { return std::hash<std::string_view>{}(key); }
@@ -118,13 +121,13 @@ class StringTable {
       const Slot slot = slots_[i];
       if (slot.id == kEmpty) return nullptr;
       if (slot.tag == tag) {
-        Entry& entry = entries_[slot.id];
+        Entry& entry = entries_[slot.id - 1];
         if (entry.key == key) return &entry;
       }
     }
   }
 
-  void Place(uint64_t hash, uint32_t id) { PlaceSlot(Slot{Tag(hash), id}); }
+  void Place(uint64_t hash, uint32_t index) { PlaceSlot(Slot{Tag(hash), index + 1}); }
 
   // A slot's home is tag & mask_ (the mask never exceeds 32 bits).
   void PlaceSlot(Slot slot) {
@@ -133,12 +136,34 @@ class StringTable {
     slots_[i] = slot;
   }
 
+  // Grows at 70% use. A big table's next array is mapped and faulted in on
+  // a helper thread from 35% on, so that the kernel's work (zeroing tens of
+  // megabytes, compacting memory for huge pages: up to ~100 ms) is not a
+  // pause of the thread that inserts; Grow then only sweeps.
+  void MakeRoomForOneMore() {
+    const size_t wanted = (entries_.size() + 1) * 10;
+    if (wanted > slots_.size() * 7) return Grow();
+    if (wanted > slots_.size() * 35 / 10 && !next_slots_.valid() &&
+        slots_.size() * sizeof(Slot) >= kPrepareFromBytes) {
+      next_slots_ = std::async(std::launch::async, [capacity = slots_.size() * 2] {
+        HugePageArray<Slot> prepared(capacity);
+        // Writing one slot per page makes the kernel supply every page now.
+        constexpr size_t kSlotsPerPage = 4096 / sizeof(Slot);
+        auto* slots = const_cast<volatile Slot*>(&prepared[0]);
+        for (size_t i = 0; i < capacity; i += kSlotsPerPage) slots[i].id = kEmpty;
+        return prepared;
+      });
+    }
+  }
+
   void Grow() {
     const size_t capacity = slots_.empty() ? 1024 : slots_.size() * 2;
     if (capacity > (size_t{1} << 32)) throw std::length_error("StringTable: too many entries");
     // The new array first: if it cannot be had (bad_alloc), the table is
     // left as it was.
-    HugePageArray<Slot> grown(capacity, Slot{0, kEmpty});
+    HugePageArray<Slot> grown;
+    if (next_slots_.valid()) grown = next_slots_.get();
+    if (grown.size() != capacity) grown = HugePageArray<Slot>(capacity);  // zeroed: all empty
     HugePageArray<Slot> old = std::exchange(slots_, std::move(grown));
     mask_ = capacity - 1;
     // In old-slot order, each new home is the old one or that plus the old
@@ -148,7 +173,10 @@ class StringTable {
     }
   }
 
-  HugePageArray<Slot> slots_;  // a power of two, at most 70% used
+  static constexpr size_t kPrepareFromBytes = size_t{2} << 20;
+
+  HugePageArray<Slot> slots_;                    // a power of two, at most 70% used
+  std::future<HugePageArray<Slot>> next_slots_;  // being prepared for Grow
   size_t mask_ = 0;
   std::deque<Entry> entries_;
 };
