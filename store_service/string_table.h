@@ -137,13 +137,15 @@ class StringTable {
   }
 
   // Grows at 70% use. A big table's next array is mapped and faulted in on
-  // a helper thread from 35% on, so that the kernel's work (zeroing tens of
-  // megabytes, compacting memory for huge pages: up to ~100 ms) is not a
-  // pause of the thread that inserts; Grow then only sweeps.
+  // a helper thread from 60% on (a sixth of a doubling's inserts ahead: far
+  // more time than it takes, and twice the slots' memory held only that
+  // long), so that the kernel's work (zeroing tens of megabytes, compacting
+  // memory for huge pages: up to ~100 ms) is not a pause of the thread that
+  // inserts; Grow then only sweeps.
   void MakeRoomForOneMore() {
     const size_t wanted = (entries_.size() + 1) * 10;
     if (wanted > slots_.size() * 7) return Grow();
-    if (wanted > slots_.size() * 35 / 10 && !next_slots_.valid() &&
+    if (wanted > slots_.size() * 6 && !next_slots_.valid() &&
         slots_.size() * sizeof(Slot) >= kPrepareFromBytes) {
       next_slots_ = std::async(std::launch::async, [capacity = slots_.size() * 2] {
         HugePageArray<Slot> prepared(capacity);
