@@ -651,6 +651,12 @@ void LogEventStorage::WriteGroup(const std::vector<Prepared*>& group) {
     ActiveSegment next;
     status = CreateSegmentFile(first_position, &next);
     if (status.ok()) {
+      // The full segment is sealed and synced: let the kernel drop its
+      // pages. Left cached, the log's page cache grew with every segment
+      // and appends slowed with it (scripts/growth: 72% of the first
+      // million's rate at 10M events, 100% with this). A read of an old
+      // event brings its pages back.
+      (void)::posix_fadvise(active_.fd, 0, 0, POSIX_FADV_DONTNEED);
       ::close(active_.fd);
       active_ = std::move(next);
     }

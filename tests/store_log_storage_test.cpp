@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -414,6 +416,63 @@ TEST_F(LogEventStorageTest, RollsOverToNewSegmentsAndReadsAcrossThem) {
   EXPECT_GT(SegmentPaths().size(), segments.size());
   ExpectGapFree(ReadEverything(50));
   EXPECT_EQ(storage_->Head(), total + 20);
+}
+
+// Pages of `path` in the page cache (mincore over a mapping of it).
+size_t ResidentPages(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  struct stat info {};
+  size_t resident = 0;
+  if (::fstat(fd, &info) == 0 && info.st_size > 0) {
+    const auto size = static_cast<size_t>(info.st_size);
+    void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (map != MAP_FAILED) {
+      const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+      std::vector<unsigned char> in_core((size + page - 1) / page);
+      if (::mincore(map, size, in_core.data()) == 0) {
+        for (unsigned char flag : in_core) resident += flag & 1;
+      }
+      ::munmap(map, size);
+    }
+  }
+  ::close(fd);
+  return resident;
+}
+
+// A sealed segment's pages leave the page cache (the log's cache grew with
+// every segment and slowed appends); reads still return every event.
+TEST_F(LogEventStorageTest, SealedSegmentsLeaveThePageCacheAndStillRead) {
+  // Does this file system act on POSIX_FADV_DONTNEED at all (tmpfs does not)?
+  const std::string probe = (std::filesystem::path(dir_.path()) / "probe").string();
+  {
+    std::ofstream out(probe, std::ios::binary);
+    out << std::string(64 * 1024, 'x');
+  }
+  {
+    const int fd = ::open(probe.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ::fdatasync(fd);
+    (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+  }
+  if (ResidentPages(probe) != 0) GTEST_SKIP() << "this file system keeps pages after DONTNEED";
+
+  segment_bytes_ = 64 * 1024;
+  OpenStorage();
+  size_t total = 0;
+  for (int batch = 0; batch < 80; ++batch) {
+    AppendEvents("stream-" + std::to_string(batch % 5), "b" + std::to_string(batch), 4, 1000);
+    total += 4;
+  }
+  const std::vector<std::string> segments = SegmentPaths();
+  ASSERT_GT(segments.size(), 3u);
+  for (size_t i = 0; i + 1 < segments.size(); ++i) {
+    EXPECT_EQ(ResidentPages(segments[i]), 0u) << segments[i] << " is sealed yet cached";
+  }
+  const std::vector<es::v1::EventRecord> events = ReadEverything(17);
+  ASSERT_EQ(events.size(), total);
+  ExpectGapFree(events);
 }
 
 TEST_F(LogEventStorageTest, ATornBatchInTheLastOfSeveralSegmentsIsCutOff) {
