@@ -32,6 +32,13 @@ uint64_t ResidentBytes() {
 
 // Sends the two frames of one PUB message. PUB never blocks: a subscriber
 // past its high-water mark misses messages and repairs from the store.
+// `message` serialized straight into a message the socket can take over.
+zmq::message_t SerializedMessage(const google::protobuf::MessageLite& message) {
+  zmq::message_t body(message.ByteSizeLong());
+  message.SerializeWithCachedSizesToArray(static_cast<uint8_t*>(body.data()));
+  return body;
+}
+
 void PublishFrames(zmq::socket_t& publisher, std::string_view topic, zmq::message_t body) {
   publisher.send(zmq::const_buffer(topic.data(), topic.size()),
                  zmq::send_flags::sndmore | zmq::send_flags::dontwait);
@@ -427,15 +434,11 @@ void StoreServer::PublishHeartbeat() {
   es::v1::LiveMessage message;
   message.mutable_heartbeat()->set_head_position(storage_.Head());
   message.mutable_heartbeat()->set_sent_at_us(NowMicros());
-  message.SerializeToString(&buffer_);
-  PublishFrames(publisher_, kHeartbeatTopic, zmq::message_t(buffer_.data(), buffer_.size()));
+  PublishFrames(publisher_, kHeartbeatTopic, SerializedMessage(message));
 }
 
 void StoreServer::Reply(const zmq::message_t& identity, const es::v1::StoreReply& reply) {
-  // Serialized straight into the message the socket takes over.
-  zmq::message_t body(reply.ByteSizeLong());
-  reply.SerializeWithCachedSizesToArray(static_cast<uint8_t*>(body.data()));
-  bus::SendRouted(router_, identity, std::move(body));
+  bus::SendRouted(router_, identity, SerializedMessage(reply));
 }
 
 void StoreServer::ReplyError(const zmq::message_t& identity, uint64_t request_id,

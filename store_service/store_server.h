@@ -133,8 +133,6 @@ class StoreServer {
   std::string bound_requests_endpoint_;
   std::string bound_events_endpoint_;
 
-  // Reused for every serialization, to avoid an allocation per message.
-  std::string buffer_;
   // Reused for every acknowledgement (their strings keep their capacity).
   es::v1::StoreReply append_reply_;
   es::v1::StoreReply append_many_reply_;

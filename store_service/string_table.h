@@ -53,12 +53,7 @@ class StringTable {
 
   // Inserts `key`, which must not be in the table.
   Entry& Insert(std::string_view key, V value) {
-    const uint64_t hash = Hash(key);
-    MakeRoomForOneMore();
-    const auto id = static_cast<uint32_t>(entries_.size());
-    entries_.push_back(Entry{std::string(key), std::move(value)});
-    Place(hash, id);
-    return entries_.back();
+    return InsertWithHash(key, Hash(key), std::move(value));
   }
 
   // Finds `key`, inserting it with `value` if it is missing; *inserted
@@ -70,11 +65,7 @@ class StringTable {
       return *entry;
     }
     *inserted = true;
-    MakeRoomForOneMore();
-    const auto id = static_cast<uint32_t>(entries_.size());
-    entries_.push_back(Entry{std::string(key), std::move(value)});
-    Place(hash, id);
-    return entries_.back();
+    return InsertWithHash(key, hash, std::move(value));
   }
 
   Entry& newest() { return entries_.back(); }
@@ -125,6 +116,15 @@ class StringTable {
         if (entry.key == key) return &entry;
       }
     }
+  }
+
+  // Inserts `key` (not in the table), whose hash is `hash`.
+  Entry& InsertWithHash(std::string_view key, uint64_t hash, V value) {
+    MakeRoomForOneMore();
+    const auto id = static_cast<uint32_t>(entries_.size());
+    entries_.push_back(Entry{std::string(key), std::move(value)});
+    Place(hash, id);
+    return entries_.back();
   }
 
   void Place(uint64_t hash, uint32_t index) { PlaceSlot(Slot{Tag(hash), index + 1}); }
