@@ -13,8 +13,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "domain/account.h"
-#include "domain/money_transfer.h"
+#include "domain/aggregate.h"
 #include "es/v1/command.pb.h"
 
 namespace es::command {
@@ -22,30 +21,33 @@ namespace es::command {
 struct Job;  // a request in progress (command_processor.cpp)
 
 // What a command did, kept per command id so that a repeat is answered with
-// the first outcome. Compact: one per event-writing command in the cache.
+// the first outcome. Compact: one per command that wrote the stream.
 struct StoredOutcome {
   bool accepted = false;
   es::v1::RefusalCode refusal_code = es::v1::REFUSAL_CODE_UNSPECIFIED;
-  uint32_t events_written = 0;
+  uint32_t events_written = 0;  // domain events (a CommandAnswered is none)
   uint64_t version = 0;
   uint64_t global_position = 0;
   std::string message;  // refusals only
+  // es::domain::CommandDigest of the command, when this process saw it; 0
+  // when the outcome was folded from the stream (a repeat is then compared
+  // with the stored record, via find_command).
+  uint64_t command_digest = 0;
 };
 
 struct Aggregate {
   std::string stream_id;
   bool loaded = false;
-  uint64_t version = 0;                // the stream version the state reflects
-  es::domain::AccountState account;    // for "account-..." streams
-  es::domain::TransferState transfer;  // for "transfer-..." streams
-  // Outcome of every command that wrote this stream (from its events'
-  // command ids), plus refusals this process answered without writing.
+  // The folded stream (its version: state.version); the kind is set from
+  // the stream id when the aggregate is created.
+  es::domain::AggregateState state;
+  // Outcome of every command that wrote this stream (from its records'
+  // command ids: events, and CommandAnswered records of refusals).
   std::unordered_map<std::string, StoredOutcome> outcomes;
   // Loaded from a snapshot: `outcomes` lacks the commands before it, so a
   // command id missing from it may still be a repeat (ask the store).
   bool outcomes_partial = false;
   uint64_t snapshot_version = 0;  // of the newest snapshot loaded or written
-  uint64_t closed_version = 0;    // of the AccountClosed event (0 = open)
   // Requests waiting for the aggregate; `busy` while one runs.
   bool busy = false;
   // An intrusive FIFO through Job::next_waiting: an idle aggregate costs no
@@ -60,13 +62,10 @@ struct Aggregate {
 
   void Reset() {
     loaded = false;
-    version = 0;
-    account = {};
-    transfer = {};
+    state = es::domain::EmptyAggregate(state.kind);
     outcomes.clear();
     outcomes_partial = false;
     snapshot_version = 0;
-    closed_version = 0;
   }
 };
 

@@ -1,35 +1,43 @@
-// The imperative shell around the pure deciders: for each command, load the
-// aggregate (from the cache, or by reading its stream), decide, append the
-// events with the version read (optimistic concurrency), and answer.
+// The imperative shell around the pure domain (domain/aggregate.h): for each
+// command, check it, load the aggregate (from the cache, or by reading its
+// stream), decide, append what the decision wrote with the version read
+// (optimistic concurrency), and answer.
 //
 // Asynchronous: all store traffic goes through one pipelined AsyncRpc, so
 // thousands of commands to different aggregates are in flight at once, while
 // commands to one aggregate run one after the other (its queue).
 //
-// Idempotency: an aggregate knows the command id of every event in its
-// stream. A command whose id is already there is answered with the first
-// outcome and writes nothing; if the cache was stale, the store's own
-// command-id check answers "duplicate" and the aggregate is reloaded.
+// A command id's first outcome is its only one (guarantees 4 and 9):
+//   - every decided command writes its stream under its id: its events, or,
+//     when it changes nothing (a refusal, an accepted no-op), a
+//     CommandAnswered record of the answer. The store's command-id
+//     uniqueness then makes that the id's outcome for every instance and
+//     across restarts, evictions and snapshots; what CheckRequest refuses
+//     before any state is read writes nothing;
+//   - a repeat is answered from the stream's records (cached outcomes, or
+//     the store's find_command), and only if it is the same command: another
+//     command under a used id is refused COMMAND_ID_CONFLICT.
+// No answer comes from state older than the store's when the command
+// arrived: unwritten answers are appends too, checked against the stream's
+// version (a conflict reloads and decides again); queries and a transfer's
+// account check first read whatever the stream gained since it was cached.
 //
 // Snapshots: every `snapshot_every` events an account's state is appended to
 // "snapshot-account-<id>", and an account loads from its newest snapshot plus
-// the events after it — a bounded read however long the account. Such an
-// aggregate knows only the command ids after the snapshot, so before it
-// answers a command that writes nothing (a refusal), or after the store
-// reports a duplicate it cannot place, it asks the store which append
-// carried the id (find_command) and answers with that append's outcome.
+// the events after it — a bounded read however long the account.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
+#include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "bus/async_rpc.h"
 #include "command_service/aggregate_cache.h"
-#include "domain/account.h"
+#include "command_service/append_batcher.h"
 #include "es/v1/command.pb.h"
 #include "es/v1/store.pb.h"
 
@@ -49,6 +57,7 @@ struct ProcessorCounters {
   uint64_t command_lookups = 0;  // find_command requests
   uint64_t appends_sent = 0;     // commands' appends sent
   uint64_t append_requests = 0;  // store requests carrying them
+  uint64_t id_conflicts = 0;     // repeats of an id that were another command
 };
 
 class CommandProcessor {
@@ -69,54 +78,53 @@ class CommandProcessor {
   // long queue cannot recurse). Call it once per loop turn.
   void RunDeferred();
   bool has_deferred() const { return !deferred_.empty(); }
-  // Sends the appends this turn's commands decided: one alone as an append,
-  // several as append_many messages (one frame set and one group-commit
-  // entry for all of them instead of one per command). Call it once per
-  // loop turn, after RunDeferred.
+  // Sends the appends this turn's commands decided (AppendBatcher). Call it
+  // once per loop turn, after RunDeferred.
   void FlushAppends();
 
   const ProcessorCounters& counters() const { return counters_; }
   size_t cached_aggregates() const { return cache_.size(); }
 
  private:
+  using Then = std::function<void(bool ok)>;
+
   // Takes the aggregate for `job` (or queues it), then runs it.
   void Enqueue(Job* job);
   void Run(Job* job);
-  // Answers `job`, frees it, and hands its aggregate to the next waiter.
+  // Answers `job`, destroys it, and hands its aggregate to the next waiter.
   void Finish(Job* job, es::v1::CommandReply reply);
   void FinishWithOutcome(Job* job, const StoredOutcome& outcome, bool duplicate);
   void FinishRefused(Job* job, es::v1::RefusalCode code, std::string message);
 
-  // Reads `stream` from version `from` to its end, page by page, feeding
-  // `into`, then calls `then(ok)` (false: the store failed).
-  void ReadWholeStream(const std::string& stream, uint64_t from, Aggregate* into,
-                       std::function<void(bool)> then);
-  // Loads `into` (reset) from its newest snapshot, if snapshots are on and
-  // it is an account, and the events after it; then `then(ok)`.
-  void LoadStream(Aggregate* into, std::function<void(bool)> then);
-  // Loads the aggregate from its stream unless it is loaded; then `then(ok)`.
-  void EnsureLoaded(Aggregate* aggregate, std::function<void(bool)> then);
+  // Reads `into`'s stream from version `from` to its end, page by page,
+  // folding it in, then `then(ok)` (false: the store failed).
+  void ReadStreamTail(Aggregate* into, uint64_t from, Then then);
+  // Loads `into` (reset) from its newest snapshot, if it has snapshots, and
+  // the records after it; then `then(ok)`.
+  void LoadStream(Aggregate* into, Then then);
+  // Loads the aggregate unless it is loaded; then `then(ok)`.
+  void EnsureLoaded(Aggregate* aggregate, Then then);
+  // Brings a loaded aggregate up to the store's version of its stream.
+  void Refresh(Aggregate* aggregate, Then then);
   // Appends a snapshot of the account if `snapshot_every` events have
   // passed since the last one (fire and forget: a lost one costs load time).
   void MaybeSnapshot(Aggregate* aggregate);
-  // Asks the store which append carried the job's command id: answers the
-  // job with that append's outcome, or calls `not_found`.
-  void LookUpCommand(Job* job, std::function<void()> not_found);
-  // The command id was used on another stream: say where.
-  void FinishUsedElsewhere(Job* job, const es::v1::AppendResult& result);
   void Query(Job* job);
   // Decides and appends a command against its loaded aggregate.
   void Execute(Job* job);
-  // Answers a command whose decision wrote nothing (a refusal or a no-op).
-  void FinishUnwritten(Job* job);
-  // Queues the job's append for FlushAppends.
+  // A repeat of a command id the aggregate knows: the first outcome, if it
+  // is the same command.
+  void AnswerRepeat(Job* job, const StoredOutcome& outcome);
+  // Asks the store which append carried the job's command id, and answers
+  // with its outcome if the job repeats that command, else a conflict.
+  void LookUpCommand(Job* job);
+  void FinishConflict(Job* job, const std::string& first_stream, uint64_t first_version);
+  // Queues the job's append (its events, or its CommandAnswered record).
   void Append(Job* job);
   void OnAppended(Job* job, std::optional<es::v1::StoreReply> answer);
-  // Hands each job its own reply out of an append_many's answer.
-  void OnAppendedMany(const std::vector<Job*>& jobs, std::optional<es::v1::StoreReply> answer);
   // After a conflict: reload, then decide again.
   void Retry(Job* job);
-  // CreateMoneyTransfer needs both accounts as they are now.
+  // CreateMoneyTransfer needs both accounts as the store has them now.
   void CheckTransferAccounts(Job* job);
   void LoadAccountState(const std::string& account_id,
                         std::function<void(std::optional<es::domain::AccountState>)> then);
@@ -126,12 +134,10 @@ class CommandProcessor {
   int max_conflict_retries_;
   uint64_t snapshot_every_;
   ProcessorCounters counters_;
+  // Every request in progress, owned here from Handle() to Finish().
+  std::list<std::unique_ptr<Job>> jobs_;
   std::deque<Job*> deferred_;
-  struct QueuedAppend {
-    Job* job;
-    es::v1::AppendRequest append;
-  };
-  std::vector<QueuedAppend> queued_appends_;
+  AppendBatcher appends_;
 };
 
 }  // namespace es::command

@@ -43,15 +43,6 @@ Event Snapshot(const TransferState& state) {
 }
 
 Decision DecideCreate(const TransferState& state, const es::v1::CreateMoneyTransfer& c) {
-  if (auto rejection = FirstRejection(
-          {CheckId("transfer_id", c.transfer_id()), CheckId("from_account", c.from_account()),
-           CheckId("to_account", c.to_account()), CheckAmount(c.amount())})) {
-    return Decision::Refuse(*rejection);
-  }
-  if (c.from_account() == c.to_account()) {
-    return Decision::Refuse(es::v1::REFUSAL_CODE_SAME_ACCOUNT,
-                            "transfer from account " + c.from_account() + " to itself");
-  }
   if (state.exists) {
     return Decision::Refuse(es::v1::REFUSAL_CODE_ALREADY_EXISTS,
                             "transfer " + c.transfer_id() + " already exists");
@@ -65,10 +56,7 @@ Decision DecideCreate(const TransferState& state, const es::v1::CreateMoneyTrans
 }
 
 Decision DecideDebit(const TransferState& state, const es::v1::DebitMoneyTransfer& c) {
-  if (auto rejection = FirstRejection(
-          {CheckId("transfer_id", c.transfer_id()), CheckCreated(state, c.transfer_id())})) {
-    return Decision::Refuse(*rejection);
-  }
+  if (auto rejection = CheckCreated(state, c.transfer_id())) return Decision::Refuse(*rejection);
   switch (state.status) {
     case TransferStatus::kCreated:
       return Decision::Accept(Snapshot<es::v1::MoneyTransferDebited>(state));
@@ -80,10 +68,7 @@ Decision DecideDebit(const TransferState& state, const es::v1::DebitMoneyTransfe
 }
 
 Decision DecideComplete(const TransferState& state, const es::v1::CompleteMoneyTransfer& c) {
-  if (auto rejection = FirstRejection(
-          {CheckId("transfer_id", c.transfer_id()), CheckCreated(state, c.transfer_id())})) {
-    return Decision::Refuse(*rejection);
-  }
+  if (auto rejection = CheckCreated(state, c.transfer_id())) return Decision::Refuse(*rejection);
   switch (state.status) {
     case TransferStatus::kDebited:
       return Decision::Accept(Snapshot<es::v1::MoneyTransferCompleted>(state));
@@ -95,10 +80,7 @@ Decision DecideComplete(const TransferState& state, const es::v1::CompleteMoneyT
 }
 
 Decision DecideFail(const TransferState& state, const es::v1::FailMoneyTransfer& c) {
-  if (auto rejection = FirstRejection(
-          {CheckId("transfer_id", c.transfer_id()), CheckCreated(state, c.transfer_id())})) {
-    return Decision::Refuse(*rejection);
-  }
+  if (auto rejection = CheckCreated(state, c.transfer_id())) return Decision::Refuse(*rejection);
   // Each reason is the failure of one step, so it is legal from one status.
   TransferStatus failing_from;
   TransferFailure failure;
@@ -111,7 +93,7 @@ Decision DecideFail(const TransferState& state, const es::v1::FailMoneyTransfer&
       failing_from = TransferStatus::kDebited;
       failure = TransferFailure::kCreditRefused;
       break;
-    default:
+    default:  // CheckArguments refused it
       return Decision::Refuse(es::v1::REFUSAL_CODE_INVALID_ARGUMENT, "a failure needs a reason");
   }
   if (state.status == TransferStatus::kFailed && state.failure_reason == failure) {
@@ -130,6 +112,12 @@ struct TransferEvolution {
 
   void operator()(const es::v1::MoneyTransferCreated& e) {
     if (state.exists) return;
+    if (e.amount() <= 0) {
+      state.corrupt = "event " + std::to_string(state.version + 1) +
+                      " of its stream is a MoneyTransferCreated of amount " +
+                      std::to_string(e.amount());
+      return;
+    }
     state.exists = true;
     state.transfer_id = e.transfer_id();
     state.from_account = e.from_account();
@@ -195,6 +183,11 @@ bool IsTerminal(TransferStatus status) {
 }
 
 Decision DecideTransfer(const TransferState& state, const Command& command) {
+  if (auto rejection = CheckArguments(command)) return Decision::Refuse(*rejection);
+  if (!state.corrupt.empty()) {
+    return Decision::Refuse(es::v1::REFUSAL_CODE_STREAM_CORRUPT,
+                            "transfer " + state.transfer_id + " cannot be used: " + state.corrupt);
+  }
   switch (command.body_case()) {
     case Command::kCreateMoneyTransfer:
       return DecideCreate(state, command.create_money_transfer());
@@ -214,7 +207,14 @@ TransferState EvolveTransfer(TransferState state, const DomainEvent& event) {
       [&state](const auto& e) {
         using Event = std::decay_t<decltype(e)>;
         if constexpr (TransferEventMessage<Event>) {
-          TransferEvolution{state}(e);
+          if (state.corrupt.empty()) {
+            if (state.exists && !e.transfer_id().empty() && e.transfer_id() != state.transfer_id) {
+              state.corrupt = "event " + std::to_string(state.version + 1) +
+                              " of its stream names transfer " + e.transfer_id();
+            } else {
+              TransferEvolution{state}(e);
+            }
+          }
           ++state.version;
         }
       },

@@ -41,6 +41,10 @@ struct TransferState {
   TransferStatus status = TransferStatus::kCreated;  // meaningful if exists
   TransferFailure failure_reason = TransferFailure::kNone;
   uint64_t version = 0;  // events applied
+  // Why the stream cannot be folded (empty: it can): a transfer event naming
+  // another transfer, or a MoneyTransferCreated with an
+  // amount <= 0. Every command is then refused STREAM_CORRUPT.
+  std::string corrupt;
 };
 
 // "Created", "Debited", "Completed", "Failed" (TransferView.state).

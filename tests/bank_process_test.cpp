@@ -523,7 +523,26 @@ TEST_F(BankProcessTest, RecordedRefusalIsRepeatedWithItsFirstCode) {
     close.mutable_close_account()->set_account_id("closed");
     ok(close);
   }
-  ok(OpenAccountWith("open-full", "full", "Owner", INT64_MAX - 5));
+  ok(OpenAccountWith("open-full", "full", "Owner", 0));
+  {
+    // No command reaches the ceiling in one step (amounts are capped far
+    // below it): a raw append of a valid, huge credit does.
+    es::v1::AccountCredited credited;
+    credited.set_account_id("full");
+    credited.set_amount(INT64_MAX - 5);
+    credited.set_balance(INT64_MAX - 5);
+    es::v1::AppendRequest append;
+    append.set_stream_id("account-full");
+    append.mutable_expected_version()->set_exact(1);
+    append.set_command_id("raw-fill");
+    auto* event = append.add_events();
+    event->set_event_id("raw-fill-1");
+    event->set_type("es.v1.AccountCredited");
+    event->set_data(credited.SerializeAsString());
+    es::v1::StoreReply filled =
+        CallStore(context_, bank.store_requests(), AppendRequestOf(std::move(append)));
+    ASSERT_TRUE(filled.has_append()) << filled.DebugString();
+  }
 
   es::v1::Command debit_closed;
   debit_closed.set_command_id("saga-debit-closed");
@@ -890,14 +909,14 @@ TEST_F(BankProcessTest, BadInputGetsAPreciseErrorAndWritesNothing) {
   expect_refusal("open of an existing account", OpenAccountWith("o5", "acc", "Owner", 0),
                  es::v1::REFUSAL_CODE_ALREADY_EXISTS);
   expect_refusal("credit of INT64_MAX to a balance of 10", CreditWith("c3", "acc", INT64_MAX),
-                 es::v1::REFUSAL_CODE_OVERFLOW);
+                 es::v1::REFUSAL_CODE_INVALID_AMOUNT);
   {
     es::v1::Command close;
     close.set_command_id("close");
     close.mutable_close_account()->set_account_id("acc");
     expect_refusal("close with a balance", close, es::v1::REFUSAL_CODE_NONZERO_BALANCE);
     es::v1::Command complete;
-    complete.set_command_id("complete");
+    complete.set_command_id("saga-complete");  // a step: the saga's namespace
     complete.mutable_complete_money_transfer()->set_transfer_id("never-created");
     expect_refusal("complete an unknown transfer", complete, es::v1::REFUSAL_CODE_UNKNOWN_TRANSFER);
   }
@@ -909,19 +928,31 @@ TEST_F(BankProcessTest, BadInputGetsAPreciseErrorAndWritesNothing) {
     EXPECT_NE(run.err.find("INVALID_AMOUNT"), std::string::npos) << run.Describe();
     run = bank.Esctl({"credit", "acc", std::to_string(INT64_MAX)});
     EXPECT_TRUE(run.exited && run.exit_code == 1) << run.Describe();
-    EXPECT_NE(run.err.find("OVERFLOW"), std::string::npos) << run.Describe();
+    EXPECT_NE(run.err.find("INVALID_AMOUNT"), std::string::npos) << run.Describe();
     run = bank.Esctl({"debit", "nobody", "5"});
     EXPECT_TRUE(run.exited && run.exit_code == 1) << run.Describe();
     EXPECT_NE(run.err.find("UNKNOWN_ACCOUNT"), std::string::npos) << run.Describe();
   }
 
-  EXPECT_EQ(bank.StoreHead(context_), head) << "a bad request wrote something";
+  // Requests refused before any state was read wrote nothing; each refusal
+  // decided on state wrote its answer (a CommandAnswered record, so that it
+  // stays that id's answer) and nothing else: credit and debit of an
+  // unknown account, two transfers naming one, the open of an existing
+  // account, the close with a balance, the unknown transfer, esctl's debit.
+  constexpr uint64_t kStateRefusals = 8;
+  ASSERT_EQ(bank.StoreHead(context_), head + kStateRefusals) << "a bad request wrote something";
+  es::v1::StoreReply written =
+      CallStore(context_, bank.store_requests(), ReadAllRequest(head + 1, 100));
+  ASSERT_TRUE(written.has_read_all()) << written.DebugString();
+  for (const auto& record : written.read_all().events()) {
+    EXPECT_EQ(record.type(), "es.v1.CommandAnswered") << record.DebugString();
+  }
   es::v1::CommandRequest get;
   get.mutable_get_account()->set_account_id("acc");
   es::v1::CommandReply account = client.Call(get);
   ASSERT_TRUE(account.has_account()) << account.DebugString();
   EXPECT_EQ(account.account().balance(), 10);
-  EXPECT_EQ(account.account().version(), 1u);
+  EXPECT_EQ(account.account().version(), 3u) << "opened, then two refusals recorded";
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "domain/account.h"
+#include "domain/validation.h"
 #include "domain_test_support.h"
 
 namespace es::domain {
@@ -103,26 +104,51 @@ TEST(AccountDecider, RefusesCreditOfClosedAccount) {
   EXPECT_TRUE(decision.events.empty());
 }
 
+// An opened account holding `balance`, with `transfers_out` debited by
+// transfers and not refunded (built directly: reaching INT64_MAX by commands
+// would take 9,000 credits of the largest amount).
+AccountState AccountHolding(int64_t balance, int64_t transfers_out = 0) {
+  AccountState account = OpenedAccount("a1", 0);
+  account.balance = balance;
+  account.transfers_out = transfers_out;
+  return account;
+}
+
 TEST(AccountDecider, RefusesCreditThatWouldOverflow) {
-  AccountState account =
-      AfterAccountCommand(OpenedAccount("a1", 0), CreditAccountCommand("a1", kMaxBalance));
-  ASSERT_EQ(account.balance, kMaxBalance);
-  Decision decision = DecideAccount(account, CreditAccountCommand("a1", 1));
+  Decision decision = DecideAccount(AccountHolding(kMaxBalance), CreditAccountCommand("a1", 1));
   EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_OVERFLOW);
   EXPECT_TRUE(decision.events.empty());
 }
 
-TEST(AccountDecider, RefusesCreditThatWouldOverflowInitialBalance) {
-  Decision decision =
-      DecideAccount(OpenedAccount("a1", kMaxBalance - 9), CreditAccountCommand("a1", 10));
-  EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_OVERFLOW);
-}
-
 TEST(AccountDecider, CreditsUpToTheLargestBalance) {
   Decision decision =
-      DecideAccount(OpenedAccount("a1", kMaxBalance - 9), CreditAccountCommand("a1", 9));
+      DecideAccount(AccountHolding(kMaxBalance - 9), CreditAccountCommand("a1", 9));
   ASSERT_TRUE(decision.accepted());
   EXPECT_EQ(SingleEventAs<es::v1::AccountCredited>(decision)->balance(), kMaxBalance);
+}
+
+TEST(AccountDecider, CountsMoneyOutOnTransfersAgainstTheCeiling) {
+  // balance + transfers_out may not pass kMaxBalance: what keeps a refund of
+  // that money possible.
+  AccountState account = AccountHolding(kMaxBalance - 100, 90);
+  EXPECT_TRUE(DecideAccount(account, CreditAccountCommand("a1", 10)).accepted());
+  EXPECT_EQ(RefusalOf(DecideAccount(account, CreditAccountCommand("a1", 11))),
+            es::v1::REFUSAL_CODE_OVERFLOW);
+  Decision credit = DecideAccount(account, CreditForTransferCommand("a1", "t9", 11, "a2"));
+  EXPECT_EQ(RefusalOf(credit), es::v1::REFUSAL_CODE_OVERFLOW);
+  EXPECT_NE(SingleEventAs<es::v1::AccountCreditBecauseOfMoneyTransferFailed>(credit), nullptr);
+}
+
+TEST(AccountDecider, RefusesAmountsAboveTheLargestAmount) {
+  EXPECT_EQ(RefusalOf(DecideAccount(OpenedAccount("a1", 0),
+                                    CreditAccountCommand("a1", es::domain::kMaxAmount + 1))),
+            es::v1::REFUSAL_CODE_INVALID_AMOUNT);
+  EXPECT_TRUE(DecideAccount(OpenedAccount("a1", 0),
+                            CreditAccountCommand("a1", es::domain::kMaxAmount))
+                  .accepted());
+  EXPECT_EQ(RefusalOf(DecideAccount({}, OpenAccountCommand("a1", "Ann",
+                                                           es::domain::kMaxAmount + 1))),
+            es::v1::REFUSAL_CODE_INVALID_AMOUNT);
 }
 
 // ---- DebitAccount ----
@@ -278,8 +304,9 @@ TEST(AccountDecider, RecordsAndRefusesTransferCreditOfClosedAccount) {
 TEST(AccountDecider, RecordsAndRefusesTransferCreditThatWouldOverflow) {
   // Recorded (not merely refused): the source was debited already, so the
   // saga must learn of the refusal to refund it.
-  Decision decision = DecideAccount(OpenedAccount("a2", kMaxBalance),
-                                    CreditForTransferCommand("a2", "t1", 1, "a1"));
+  AccountState full = OpenedAccount("a2", 0);
+  full.balance = kMaxBalance;
+  Decision decision = DecideAccount(full, CreditForTransferCommand("a2", "t1", 1, "a1"));
   EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_OVERFLOW);
   const auto* failed = SingleEventAs<es::v1::AccountCreditBecauseOfMoneyTransferFailed>(decision);
   ASSERT_NE(failed, nullptr);
@@ -300,19 +327,29 @@ TEST(AccountDecider, RefusesTransferCreditOfUnknownAccount) {
 
 // ---- RefundAccountBecauseOfMoneyTransfer ----
 
+// The account after a transfer debited `amount` from it.
+AccountState DebitedForTransfer(AccountState account, int64_t amount) {
+  return AfterAccountCommand(account, DebitForTransferCommand("a1", "t1", amount));
+}
+
 TEST(AccountDecider, RefundsAccountBecauseOfTransfer) {
-  Decision decision =
-      DecideAccount(OpenedAccount("a1", 90), RefundForTransferCommand("a1", "t1", 10));
+  AccountState account = DebitedForTransfer(OpenedAccount("a1", 100), 10);
+  ASSERT_EQ(account.balance, 90);
+  ASSERT_EQ(account.transfers_out, 10);
+  Decision decision = DecideAccount(account, RefundForTransferCommand("a1", "t1", 10));
   ASSERT_TRUE(decision.accepted());
   const auto* refunded = SingleEventAs<es::v1::AccountRefundedBecauseOfMoneyTransfer>(decision);
   ASSERT_NE(refunded, nullptr);
   EXPECT_EQ(refunded->transfer_id(), "t1");
   EXPECT_EQ(refunded->amount(), 10);
   EXPECT_EQ(refunded->balance(), 100);
+  EXPECT_EQ(FoldAccount(decision.events, account).transfers_out, 0);
 }
 
 TEST(AccountDecider, RefundsClosedAccountSoMoneyNeverVanishes) {
-  AccountState closed = ClosedAccount("a1");
+  AccountState debited = DebitedForTransfer(OpenedAccount("a1", 10), 10);
+  AccountState closed = AfterAccountCommand(debited, CloseAccountCommand("a1"));
+  ASSERT_TRUE(closed.closed);
   Decision decision = DecideAccount(closed, RefundForTransferCommand("a1", "t1", 10));
   ASSERT_TRUE(decision.accepted());
   AccountState after = FoldAccount(decision.events, closed);
@@ -320,10 +357,26 @@ TEST(AccountDecider, RefundsClosedAccountSoMoneyNeverVanishes) {
   EXPECT_EQ(after.balance, 10);
 }
 
-TEST(AccountDecider, RefusesRefundThatWouldOverflow) {
+TEST(AccountDecider, RefundIsNeverRefusedForOverflow) {
+  // The case: after the debit the source is credited up to the
+  // ceiling; the refund of the debit must still fit.
+  AccountState account = DebitedForTransfer(AccountHolding(es::domain::kMaxAmount), 1000);
+  const int64_t room = kMaxBalance - account.balance - account.transfers_out;
+  ASSERT_LT(room, kMaxBalance);
+  account.balance += room;  // as many credits as the ceiling allows
+  EXPECT_EQ(RefusalOf(DecideAccount(account, CreditAccountCommand("a1", 1))),
+            es::v1::REFUSAL_CODE_OVERFLOW);
+  Decision refund = DecideAccount(account, RefundForTransferCommand("a1", "t1", 1000));
+  ASSERT_TRUE(refund.accepted());
+  AccountState after = FoldAccount(refund.events, account);
+  EXPECT_EQ(after.balance, kMaxBalance);
+  EXPECT_TRUE(after.corrupt.empty());
+}
+
+TEST(AccountDecider, RefusesRefundOfMoneyNoTransferTook) {
   Decision decision =
-      DecideAccount(OpenedAccount("a1", kMaxBalance), RefundForTransferCommand("a1", "t1", 1));
-  EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_OVERFLOW);
+      DecideAccount(OpenedAccount("a1", 90), RefundForTransferCommand("a1", "t1", 10));
+  EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_INVALID_AMOUNT);
   EXPECT_TRUE(decision.events.empty());
 }
 
@@ -428,6 +481,63 @@ TEST(AccountEvolution, BalanceAfterEveryDecidedEventMatchesWhatItRecords) {
         decision.events.front());
     EXPECT_EQ(account.balance, recorded);
   }
+}
+
+
+// ---- Folding validates the log (a raw append can hold anything) ----
+
+es::v1::AccountCredited CreditedEvent(const std::string& account_id, int64_t amount) {
+  es::v1::AccountCredited credited;
+  credited.set_account_id(account_id);
+  credited.set_amount(amount);
+  return credited;
+}
+
+TEST(AccountFold, MarksStreamCorruptInsteadOfOverflowing) {
+  // The case: a raw AccountCredited of INT64_MAX to an account with
+  // money (UBSan reported signed overflow here, and the balance wrapped).
+  AccountState account = OpenedAccount("a1", 100);
+  AccountState after = FoldAccount({CreditedEvent("a1", kMaxBalance)}, account);
+  EXPECT_EQ(after.balance, 100);
+  EXPECT_NE(after.corrupt.find("overflowing balance 100"), std::string::npos) << after.corrupt;
+  EXPECT_EQ(after.version, account.version + 1);
+  // Every later event is only counted.
+  after = FoldAccount({CreditedEvent("a1", 5)}, after);
+  EXPECT_EQ(after.balance, 100);
+  Decision decision = DecideAccount(after, CreditAccountCommand("a1", 5));
+  EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_STREAM_CORRUPT);
+  EXPECT_NE(decision.rejection->message.find("overflowing"), std::string::npos);
+}
+
+TEST(AccountFold, MarksEventsThatCannotApplyCorrupt) {
+  es::v1::AccountDebited debited;
+  debited.set_account_id("a1");
+  debited.set_amount(101);
+  EXPECT_FALSE(FoldAccount({debited}, OpenedAccount("a1", 100)).corrupt.empty());
+  EXPECT_FALSE(FoldAccount({CreditedEvent("a2", 1)}, OpenedAccount("a1", 100)).corrupt.empty());
+  EXPECT_FALSE(FoldAccount({CreditedEvent("a1", -5)}, OpenedAccount("a1", 100)).corrupt.empty());
+  EXPECT_FALSE(FoldAccount({CreditedEvent("a1", 1)}).corrupt.empty());  // before the opening
+  es::v1::AccountOpened again;
+  again.set_account_id("a1");
+  EXPECT_FALSE(FoldAccount({again}, OpenedAccount("a1", 100)).corrupt.empty());
+  es::v1::AccountRefundedBecauseOfMoneyTransfer refund;
+  refund.set_account_id("a1");
+  refund.set_transfer_id("t1");
+  refund.set_amount(1);
+  EXPECT_FALSE(FoldAccount({refund}, OpenedAccount("a1", 100)).corrupt.empty());
+  EXPECT_TRUE(FoldAccount({CreditedEvent("a1", 1)}, OpenedAccount("a1", 100)).corrupt.empty());
+}
+
+TEST(AccountFold, TransferStepsOnACorruptAccountStillEndTheTransfer) {
+  AccountState corrupt = FoldAccount({CreditedEvent("a1", kMaxBalance)}, OpenedAccount("a1", 100));
+  ASSERT_FALSE(corrupt.corrupt.empty());
+  Decision debit = DecideAccount(corrupt, DebitForTransferCommand("a1", "t1", 10));
+  EXPECT_EQ(RefusalOf(debit), es::v1::REFUSAL_CODE_STREAM_CORRUPT);
+  EXPECT_NE(SingleEventAs<es::v1::AccountDebitBecauseOfMoneyTransferFailed>(debit), nullptr);
+  Decision credit = DecideAccount(corrupt, CreditForTransferCommand("a1", "t1", 10, "a2"));
+  EXPECT_EQ(RefusalOf(credit), es::v1::REFUSAL_CODE_STREAM_CORRUPT);
+  EXPECT_NE(SingleEventAs<es::v1::AccountCreditBecauseOfMoneyTransferFailed>(credit), nullptr);
+  EXPECT_TRUE(DecideAccount(corrupt, RefundForTransferCommand("a1", "t1", 10)).accepted());
 }
 
 }  // namespace
