@@ -215,11 +215,16 @@ int main(int argc, char** argv) {
 
   auto env = std::make_unique<BenchEnv>(io_threads);
   try {
-    const auto defaults = es::bus::DefaultEndpoints();
-    env->endpoints = {.store_requests = es::bus::Choose(store_requests, defaults.store_requests),
-                      .store_events = es::bus::Choose(store_events, defaults.store_events),
-                      .commands = es::bus::Choose(commands, defaults.commands),
-                      .saga_control = es::bus::Choose(saga, defaults.saga_control)};
+    using es::bus::EndpointRole;
+    using es::bus::ResolveEndpoint;
+    constexpr auto kConnect = es::bus::EndpointUse::kConnect;
+    env->endpoints = {
+        .store_requests =
+            ResolveEndpoint(EndpointRole::kStoreRequests, "--store", store_requests, kConnect),
+        .store_events =
+            ResolveEndpoint(EndpointRole::kStoreEvents, "--events", store_events, kConnect),
+        .commands = ResolveEndpoint(EndpointRole::kCommands, "--commands", commands, kConnect),
+        .saga_control = ResolveEndpoint(EndpointRole::kSagaControl, "--saga", saga, kConnect)};
   } catch (const std::exception& e) {
     return Fail(kUsage, e.what());
   }
@@ -228,6 +233,14 @@ int main(int argc, char** argv) {
   try {
     return run(*env);
   } catch (const zmq::error_t& e) {
+    // A backstop behind ResolveEndpoint: ZeroMQ refusing an endpoint is the
+    // caller's mistake, anything else the system's.
+    if (es::bus::IsEndpointErrno(e.num())) {
+      return Fail(kUsage, "ZeroMQ refused an endpoint (store " + env->endpoints.store_requests +
+                              ", events " + env->endpoints.store_events + ", commands " +
+                              env->endpoints.commands + ", saga " + env->endpoints.saga_control +
+                              "): " + e.what());
+    }
     return Fail(kUnavailable, std::string("ZeroMQ: ") + e.what());
   }
 }

@@ -121,14 +121,32 @@ int main(int argc, char** argv) {
     return code == 0 ? kOk : kUsage;
   }
   try {
-    auto defaults = es::bus::DefaultEndpoints();
-    esctl.endpoints = {.store_requests = es::bus::Choose(store_requests, defaults.store_requests),
-                       .store_events = es::bus::Choose(store_events, defaults.store_events),
-                       .commands = es::bus::Choose(commands, defaults.commands),
-                       .saga_control = es::bus::Choose(saga, defaults.saga_control)};
+    using es::bus::EndpointRole;
+    using es::bus::ResolveEndpoint;
+    constexpr auto kConnect = es::bus::EndpointUse::kConnect;
+    esctl.endpoints = {
+        .store_requests =
+            ResolveEndpoint(EndpointRole::kStoreRequests, "--store", store_requests, kConnect),
+        .store_events =
+            ResolveEndpoint(EndpointRole::kStoreEvents, "--events", store_events, kConnect),
+        .commands = ResolveEndpoint(EndpointRole::kCommands, "--commands", commands, kConnect),
+        .saga_control = ResolveEndpoint(EndpointRole::kSagaControl, "--saga", saga, kConnect)};
   } catch (const std::exception& e) {
     return Fail(kUsage, e.what());
   }
   esctl.timeout = std::chrono::milliseconds(timeout_ms);
-  return run();
+  try {
+    return run();
+  } catch (const zmq::error_t& e) {
+    // A backstop: ResolveEndpoint checked the form, but ZeroMQ may still
+    // refuse an endpoint when it connects.
+    if (es::bus::IsEndpointErrno(e.num())) {
+      return Fail(kUsage, std::string("ZeroMQ refused an endpoint (store ") +
+                              esctl.endpoints.store_requests + ", events " +
+                              esctl.endpoints.store_events + ", commands " +
+                              esctl.endpoints.commands + ", saga " + esctl.endpoints.saga_control +
+                              "): " + e.what());
+    }
+    return Fail(kUnavailable, std::string("ZeroMQ: ") + e.what());
+  }
 }

@@ -1,7 +1,11 @@
 // esctl open-account | credit | debit | close-account | transfer | account |
 // transfer-status
+#include <cctype>
 #include <cstdio>
+#include <optional>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "bus/event_json.h"
 #include "bus/ids.h"
@@ -13,25 +17,126 @@ namespace {
 
 using CommandClient = es::bus::RpcClient<es::v1::CommandRequest, es::v1::CommandReply>;
 
+// Every code by its name in command.proto, so a code added there prints
+// without a change here; one this build does not know prints as its number.
 std::string RefusalName(es::v1::RefusalCode code) {
   std::string name = es::v1::RefusalCode_Name(code);
+  if (name.empty()) return "code " + std::to_string(static_cast<int>(code));
   const std::string prefix = "REFUSAL_CODE_";
   if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
   return name;
 }
 
+// An outcome that is not "accepted": exit 1 with its code and message,
+// except UNAVAILABLE (command_service could not reach the store), which is
+// the system being down, not saying no: exit 3.
+int Refused(const es::v1::CommandOutcome& outcome) {
+  if (outcome.refusal_code() == es::v1::REFUSAL_CODE_UNAVAILABLE) {
+    return Fail(kUnavailable, "command_service could not reach the store: " + outcome.message());
+  }
+  return Fail(kRefused,
+              "refused (" + RefusalName(outcome.refusal_code()) + "): " + outcome.message());
+}
+
+// Sends one request to command_service. Returns nullopt, with nothing
+// printed, if it did not answer within the timeout.
+std::optional<es::v1::CommandReply> Call(Esctl& esctl, es::v1::CommandRequest& request) {
+  CommandClient client(esctl.context, esctl.endpoints.commands, esctl.rpc());
+  return client.Call(request);
+}
+
+std::string NoAnswer(const Esctl& esctl) {
+  return "command_service did not answer at " + esctl.endpoints.commands + " within " +
+         std::to_string(esctl.timeout.count()) + " ms";
+}
+
 // Sends one request to command_service. On success `reply` holds the answer
 // and kOk is returned; otherwise the exit code, with the reason printed.
 int Ask(Esctl& esctl, es::v1::CommandRequest& request, es::v1::CommandReply& reply) {
-  CommandClient client(esctl.context, esctl.endpoints.commands, esctl.rpc());
-  auto answer = client.Call(request);
-  if (!answer) {
-    return Fail(kUnavailable, "command_service did not answer at " + esctl.endpoints.commands +
-                                  " within " + std::to_string(esctl.timeout.count()) + " ms");
-  }
+  auto answer = Call(esctl, request);
+  if (!answer) return Fail(kUnavailable, NoAnswer(esctl));
   reply = std::move(*answer);
   if (reply.has_error()) return Fail(kRefused, "bad request: " + reply.error().message());
   return kOk;
+}
+
+// `word` as one shell word: as it is when that is safe, else single-quoted.
+std::string ShellWord(const std::string& word) {
+  bool plain = !word.empty();
+  for (char c : word) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) &&
+        std::string_view("@%_+=:,./-").find(c) == std::string_view::npos) {
+      plain = false;
+    }
+  }
+  if (plain) return word;
+  std::string quoted = "'";
+  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+// The esctl command line that sends `command` again, ids included: a
+// repeat must be the very same command, so an id esctl chose (the account's,
+// the transfer's) must be given this time; and the endpoint, so that the
+// repeat reaches the same service.
+std::string RepeatLine(const Esctl& esctl, const es::v1::Command& command) {
+  std::vector<std::string> words = {"esctl", "--commands", esctl.endpoints.commands};
+  switch (command.body_case()) {
+    case es::v1::Command::kOpenAccount: {
+      const auto& open = command.open_account();
+      words.insert(words.end(),
+                   {"open-account", "--owner", open.owner(), "--initial-balance",
+                    std::to_string(open.initial_balance()), "--account-id", open.account_id()});
+      break;
+    }
+    case es::v1::Command::kCreditAccount:
+      words.insert(words.end(), {"credit", command.credit_account().account_id(),
+                                 std::to_string(command.credit_account().amount())});
+      break;
+    case es::v1::Command::kDebitAccount:
+      words.insert(words.end(), {"debit", command.debit_account().account_id(),
+                                 std::to_string(command.debit_account().amount())});
+      break;
+    case es::v1::Command::kCloseAccount:
+      words.insert(words.end(), {"close-account", command.close_account().account_id()});
+      break;
+    case es::v1::Command::kCreateMoneyTransfer: {
+      const auto& create = command.create_money_transfer();
+      words.insert(words.end(),
+                   {"transfer", create.from_account(), create.to_account(),
+                    std::to_string(create.amount()), "--transfer-id", create.transfer_id()});
+      break;
+    }
+    default:
+      words.push_back("VERB ...");  // not a command esctl sends
+      break;
+  }
+  words.insert(words.end(), {"--command-id", command.command_id()});
+  std::string line;
+  for (const std::string& word : words) {
+    if (!line.empty()) line += ' ';
+    line += word == "VERB ..." ? word : ShellWord(word);
+  }
+  return line;
+}
+
+// A write whose outcome esctl cannot know: the request may have reached
+// the store (or may still), so "unavailable" alone would invite a retry
+// with a fresh id, i.e. a second effect. Says so, with the one way to find
+// out, and exits 3.
+int OutcomeUnknown(const Esctl& esctl, const es::v1::Command& command, const std::string& id_key,
+                   const std::string& id_value, const std::string& why) {
+  if (esctl.json) {
+    std::printf("{%s:%s,\"command_id\":%s,\"outcome\":\"unknown\"}\n",
+                es::bus::JsonQuote(id_key).c_str(), es::bus::JsonQuote(id_value).c_str(),
+                es::bus::JsonQuote(command.command_id()).c_str());
+    std::fflush(stdout);
+  }
+  return Fail(kUnavailable, "outcome unknown: " + why + "; command " + command.command_id() +
+                                " may have taken effect or may still. To learn its outcome, "
+                                "repeat it with the same command id (a repeat has no second "
+                                "effect): " +
+                                RepeatLine(esctl, command));
 }
 
 // Sends `command` (with the caller's command id, or a fresh one) and prints
@@ -40,22 +145,25 @@ int Send(Esctl& esctl, const WriteArgs& write, es::v1::Command command, const st
          const std::string& id_value, bool print = true) {
   command.set_command_id(write.command_id.empty() ? es::bus::NewUuid() : write.command_id);
   es::v1::CommandRequest request;
-  *request.mutable_command() = std::move(command);
-  es::v1::CommandReply reply;
-  if (int code = Ask(esctl, request, reply); code != kOk) return code;
+  *request.mutable_command() = command;
+  auto answer = Call(esctl, request);
+  if (!answer) return OutcomeUnknown(esctl, command, id_key, id_value, NoAnswer(esctl));
+  const es::v1::CommandReply& reply = *answer;
+  if (reply.has_error()) return Fail(kRefused, "bad request: " + reply.error().message());
   if (!reply.has_outcome()) return Fail(kRefused, "unexpected reply from command_service");
   const auto& outcome = reply.outcome();
-  if (!outcome.accepted()) {
-    return Fail(kRefused,
-                "refused (" + RefusalName(outcome.refusal_code()) + "): " + outcome.message());
+  if (outcome.refusal_code() == es::v1::REFUSAL_CODE_UNAVAILABLE && !outcome.accepted()) {
+    return OutcomeUnknown(esctl, command, id_key, id_value,
+                          "command_service could not reach the store (" + outcome.message() + ")");
   }
+  if (!outcome.accepted()) return Refused(outcome);
   if (!print) return kOk;
   if (esctl.json) {
     std::printf(
         "{%s:%s,\"command_id\":%s,\"version\":%llu,\"global_position\":%llu,"
         "\"duplicate\":%s}\n",
         es::bus::JsonQuote(id_key).c_str(), es::bus::JsonQuote(id_value).c_str(),
-        es::bus::JsonQuote(request.command().command_id()).c_str(),
+        es::bus::JsonQuote(command.command_id()).c_str(),
         static_cast<unsigned long long>(outcome.version()),
         static_cast<unsigned long long>(outcome.global_position()),
         outcome.duplicate() ? "true" : "false");
@@ -103,10 +211,7 @@ int FetchTransfer(Esctl& esctl, const std::string& transfer, es::v1::TransferVie
   request.mutable_get_transfer()->set_transfer_id(transfer);
   es::v1::CommandReply reply;
   if (int code = Ask(esctl, request, reply); code != kOk) return code;
-  if (reply.has_outcome()) {
-    return Fail(kRefused, "refused (" + RefusalName(reply.outcome().refusal_code()) +
-                              "): " + reply.outcome().message());
-  }
+  if (reply.has_outcome()) return Refused(reply.outcome());
   if (!reply.has_transfer()) return Fail(kRefused, "unexpected reply from command_service");
   view = reply.transfer();
   return kOk;
@@ -188,10 +293,7 @@ int RunAccount(Esctl& esctl, const std::string& account) {
   request.mutable_get_account()->set_account_id(account);
   es::v1::CommandReply reply;
   if (int code = Ask(esctl, request, reply); code != kOk) return code;
-  if (reply.has_outcome()) {
-    return Fail(kRefused, "refused (" + RefusalName(reply.outcome().refusal_code()) +
-                              "): " + reply.outcome().message());
-  }
+  if (reply.has_outcome()) return Refused(reply.outcome());
   if (!reply.has_account()) return Fail(kRefused, "unexpected reply from command_service");
   PrintAccount(esctl, reply.account());
   return kOk;

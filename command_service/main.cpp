@@ -3,6 +3,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <optional>
 
 #include "bus/endpoints.h"
 #include "command_service/command_server.h"
@@ -40,9 +41,11 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   try {
-    auto defaults = es::bus::DefaultEndpoints();
-    options.bind = es::bus::Choose(bind, defaults.commands);
-    options.store_requests = es::bus::Choose(store, defaults.store_requests);
+    using es::bus::EndpointRole;
+    options.bind = es::bus::ResolveEndpoint(EndpointRole::kCommands, "--bind", bind,
+                                            es::bus::EndpointUse::kBind);
+    options.store_requests = es::bus::ResolveEndpoint(
+        EndpointRole::kStoreRequests, "--store-requests", store, es::bus::EndpointUse::kConnect);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "command_service: %s\n", e.what());
     return 2;
@@ -52,13 +55,22 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
   zmq::context_t context(1);
+  std::optional<es::command::CommandServer> server;
   try {
-    es::command::CommandServer server(context, options);
+    server.emplace(context, options);
+  } catch (const zmq::error_t& e) {
+    // The endpoints' form was checked above; ZeroMQ may still refuse one
+    // (an address this host does not have: exit 2) or find it taken (1).
+    std::fprintf(stderr, "command_service: cannot bind %s or connect to %s: %s\n",
+                 options.bind.c_str(), options.store_requests.c_str(), e.what());
+    return es::bus::IsEndpointErrno(e.num()) ? 2 : 1;
+  }
+  try {
     std::fprintf(stderr, "command_service: serving %s, store at %s\n",
-                 server.bound_endpoint().c_str(), options.store_requests.c_str());
-    std::printf("ready commands=%s\n", server.bound_endpoint().c_str());
+                 server->bound_endpoint().c_str(), options.store_requests.c_str());
+    std::printf("ready commands=%s\n", server->bound_endpoint().c_str());
     std::fflush(stdout);
-    server.Run(stop_requested);
+    server->Run(stop_requested);
   } catch (const zmq::error_t& e) {
     std::fprintf(stderr, "command_service: %s\n", e.what());
     return 1;

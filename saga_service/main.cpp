@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <optional>
 #include <system_error>
 #include <zmq.hpp>
 
@@ -68,19 +69,29 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? kOk : kUsage;  // prints the help, or the error and usage
   }
 
-  es::bus::Endpoints defaults;
+  es::bus::Endpoints endpoints;
   try {
-    defaults = es::bus::DefaultEndpoints();
+    using es::bus::EndpointRole;
+    using es::bus::ResolveEndpoint;
+    constexpr auto kConnect = es::bus::EndpointUse::kConnect;
+    endpoints = {
+        .store_requests = ResolveEndpoint(EndpointRole::kStoreRequests, "--store-requests",
+                                          store_requests, kConnect),
+        .store_events =
+            ResolveEndpoint(EndpointRole::kStoreEvents, "--store-events", store_events, kConnect),
+        .commands = ResolveEndpoint(EndpointRole::kCommands, "--commands", commands, kConnect),
+        .saga_control = ResolveEndpoint(EndpointRole::kSagaControl, "--bind-control", bind_control,
+                                        es::bus::EndpointUse::kBind)};
   } catch (const std::exception& e) {
     Log("%s", e.what());
     return kUsage;
   }
   const es::saga::SagaOptions options{
       .data_dir = data_dir,
-      .store_requests = es::bus::Choose(store_requests, defaults.store_requests),
-      .store_events = es::bus::Choose(store_events, defaults.store_events),
-      .commands = es::bus::Choose(commands, defaults.commands),
-      .bind_control = es::bus::Choose(bind_control, defaults.saga_control),
+      .store_requests = endpoints.store_requests,
+      .store_events = endpoints.store_events,
+      .commands = endpoints.commands,
+      .bind_control = endpoints.saga_control,
       .max_in_flight = max_in_flight,
       .checkpoint_interval = std::chrono::milliseconds(checkpoint_ms)};
   InstallStopHandlers();
@@ -114,11 +125,24 @@ int main(int argc, char** argv) {
   }
 
   zmq::context_t context(1);
+  std::optional<es::saga::SagaLoop> loop;
   try {
-    es::saga::SagaLoop loop(context, options, start);
-    std::printf("ready control=%s\n", loop.control_endpoint().c_str());
+    loop.emplace(context, options, start);
+  } catch (const zmq::error_t& e) {
+    // The endpoints' form was checked above; ZeroMQ may still refuse one
+    // (an address this host does not have: exit 2) or find it taken (1).
+    Log("cannot bind %s or connect to %s, %s, %s: %s", options.bind_control.c_str(),
+        options.store_requests.c_str(), options.store_events.c_str(), options.commands.c_str(),
+        e.what());
+    return es::bus::IsEndpointErrno(e.num()) ? kUsage : kFailure;
+  } catch (const std::exception& e) {
+    Log("fatal: %s", e.what());
+    return kFailure;
+  }
+  try {
+    std::printf("ready control=%s\n", loop->control_endpoint().c_str());
     std::fflush(stdout);
-    return loop.Run(stop_requested) ? kOk : kFailure;
+    return loop->Run(stop_requested) ? kOk : kFailure;
   } catch (const std::exception& e) {
     Log("fatal: %s", e.what());
     return kFailure;

@@ -115,9 +115,16 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
 
-  es::bus::Endpoints defaults;
+  // Checked before anything is opened or created: a bad endpoint is a
+  // usage error (exit 2), not a store that recovered and then failed.
+  std::string requests_endpoint, events_endpoint;
   try {
-    defaults = es::bus::DefaultEndpoints();
+    using es::bus::EndpointRole;
+    constexpr auto kBind = es::bus::EndpointUse::kBind;
+    requests_endpoint = es::bus::ResolveEndpoint(EndpointRole::kStoreRequests, "--bind-requests",
+                                                 bind_requests, kBind);
+    events_endpoint =
+        es::bus::ResolveEndpoint(EndpointRole::kStoreEvents, "--bind-events", bind_events, kBind);
   } catch (const std::invalid_argument& e) {
     std::cerr << "store_service: " << e.what() << "\n";
     return 2;
@@ -183,8 +190,8 @@ int main(int argc, char** argv) {
   zmq::context_t context(1);
   {
     es::store::StoreServerOptions server_options;
-    server_options.requests_endpoint = es::bus::Choose(bind_requests, defaults.store_requests);
-    server_options.events_endpoint = es::bus::Choose(bind_events, defaults.store_events);
+    server_options.requests_endpoint = requests_endpoint;
+    server_options.events_endpoint = events_endpoint;
     server_options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
     server_options.max_message_bytes = max_message_bytes;
     es::store::StoreServer server(context, *storage, server_options);

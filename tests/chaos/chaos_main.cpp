@@ -18,7 +18,9 @@
 #include <optional>
 #include <random>
 #include <thread>
+#include <utility>
 
+#include "bus/endpoints.h"
 #include "bus/ids.h"
 #include "bus/rpc_client.h"
 #include "es/v1/command.pb.h"
@@ -467,7 +469,25 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-  if (*listener_cmd) return RunListener(listener);
+  if (*listener_cmd) {
+    for (auto [flag, endpoint] : {std::pair{"--store", &listener.store_requests},
+                                  std::pair{"--events", &listener.store_events}}) {
+      const std::string problem =
+          es::bus::EndpointProblem(*endpoint, es::bus::EndpointUse::kConnect);
+      if (!problem.empty()) {
+        std::fprintf(stderr, "eschaos listener: bad endpoint '%s' (from %s): %s\n",
+                     endpoint->c_str(), flag, problem.c_str());
+        return 2;
+      }
+    }
+    try {
+      return RunListener(listener);
+    } catch (const zmq::error_t& e) {
+      std::fprintf(stderr, "eschaos listener: cannot connect to %s or %s: %s\n",
+                   listener.store_requests.c_str(), listener.store_events.c_str(), e.what());
+      return es::bus::IsEndpointErrno(e.num()) ? 2 : 1;
+    }
+  }
   try {
     return RunChaos(settings);
   } catch (const std::exception& e) {
