@@ -266,16 +266,24 @@ int RunStats(Esctl& esctl) {
   if (saga_reply && saga_reply->has_stats()) {
     ++answered;
     const auto& g = saga_reply->stats();
-    std::printf(
-        esctl.json ? "{\"service\":\"saga\",\"available\":true,\"checkpoint\":%llu,"
-                     "\"head_position\":%llu,\"lag\":%llu,\"transfers_in_flight\":%llu,"
-                     "\"transfers_completed\":%llu,\"transfers_failed\":%llu,"
-                     "\"commands_sent\":%llu,\"command_retries\":%llu,\"rss_bytes\":%llu}\n"
-                   : "saga_service: checkpoint=%llu head=%llu lag=%llu in_flight=%llu "
-                     "completed=%llu failed=%llu commands_sent=%llu retries=%llu rss=%llu bytes\n",
-        (ull)g.checkpoint(), (ull)g.head_position(), (ull)g.lag(), (ull)g.transfers_in_flight(),
-        (ull)g.transfers_completed(), (ull)g.transfers_failed(), (ull)g.commands_sent(),
-        (ull)g.command_retries(), (ull)g.rss_bytes());
+    std::string parked;  // the parked transfers' ids: a JSON list's items, or " id id ..."
+    for (const std::string& id : g.parked_transfers()) {
+      parked += esctl.json ? (parked.empty() ? "" : ",") + es::bus::JsonQuote(id) : " " + id;
+    }
+    if (!esctl.json && !parked.empty()) parked = " parked_transfers:" + parked;
+    std::printf(esctl.json
+                    ? "{\"service\":\"saga\",\"available\":true,\"checkpoint\":%llu,"
+                      "\"head_position\":%llu,\"lag\":%llu,\"transfers_in_flight\":%llu,"
+                      "\"transfers_completed\":%llu,\"transfers_failed\":%llu,"
+                      "\"commands_sent\":%llu,\"command_retries\":%llu,\"rss_bytes\":%llu,"
+                      "\"alarms\":%llu,\"transfers_parked\":%llu,\"parked_transfers\":[%s]}\n"
+                    : "saga_service: checkpoint=%llu head=%llu lag=%llu in_flight=%llu "
+                      "completed=%llu failed=%llu commands_sent=%llu retries=%llu rss=%llu bytes "
+                      "alarms=%llu parked=%llu%s\n",
+                (ull)g.checkpoint(), (ull)g.head_position(), (ull)g.lag(),
+                (ull)g.transfers_in_flight(), (ull)g.transfers_completed(),
+                (ull)g.transfers_failed(), (ull)g.commands_sent(), (ull)g.command_retries(),
+                (ull)g.rss_bytes(), (ull)g.alarms(), (ull)g.transfers_parked(), parked.c_str());
   } else {
     unavailable("saga", esctl.endpoints.saga_control);
   }

@@ -1,11 +1,20 @@
 // What the saga makes of command_service's answer to one of its commands.
 //
-// Done: the command was accepted, or refused for good (a refusal recorded as
-// an event, such as insufficient funds, or a final refusal code). The saga
-// moves on; its next step, if any, arrives as an event.
-// Retry: no usable answer, an Error reply, or a refusal that says "not now"
-// (CONFLICT, UNAVAILABLE). The same command, with the same id, is sent again
-// after a backoff; the id makes the repetition harmless.
+// The saga expects exactly two answers to a step: accepted (a duplicate
+// included: the same command, answered again), or a refusal recorded as an
+// event (insufficient funds on the debit, a refused credit). Either way the
+// step took effect on its own stream and the next step arrives as an event.
+// Anything else is an alarm, never done:
+//
+// Retry: a "not now" answer (no parseable reply, CONFLICT, UNAVAILABLE, an
+// Error saying the service or its storage is unavailable). The same command,
+// with the same id, is sent again after a backoff.
+// Park: an answer that will not change by asking again soon (INVALID_STATE,
+// COMMAND_ID_CONFLICT, STREAM_CORRUPT, an unknown account, an unknown code,
+// an outcome for another stream, "accepted" with no effect, a malformed
+// reply...). Treating it as done would strand the transfer half-way without a
+// trace; so the transfer is listed as parked and its command is sent again
+// at a slow interval, so that it finishes once the cause is repaired.
 #pragma once
 
 #include <chrono>
@@ -17,18 +26,23 @@
 
 namespace es::saga {
 
-enum class CommandVerdict { kDone, kRetry };
+enum class CommandVerdict { kDone, kRetry, kPark };
 
 struct JudgedReply {
   CommandVerdict verdict = CommandVerdict::kRetry;
-  // Set when the answer means something is off and deserves an operator's
-  // attention (a refusal the saga should never meet, an Error reply, an
-  // unknown refusal code): a one-line description.
-  std::optional<std::string> surprise;
+  // Set for every answer the saga did not expect (every kRetry and kPark): a
+  // one-line description for the log.
+  std::optional<std::string> alarm;
 };
 
-// `reply` is nullopt when no (parseable) reply came.
-JudgedReply JudgeCommandReply(const std::optional<es::v1::CommandReply>& reply);
+// Judges `reply` to `command`; `reply` is nullopt when no (parseable) reply
+// came.
+JudgedReply JudgeCommandReply(const es::v1::Command& command,
+                              const std::optional<es::v1::CommandReply>& reply);
+
+// The transfer a saga command belongs to ("" if it names none), for logs and
+// the list of parked transfers.
+std::string TransferOfCommand(const es::v1::Command& command);
 
 // How long to wait before sending a command again after `failed_attempts`
 // (>= 1) attempts: 10 ms doubling per attempt, at most 1 s.

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   std::string store_requests, store_events, commands, bind_control;
   size_t max_in_flight = 2000;
   int64_t checkpoint_ms = 200;
+  int64_t parked_retry_ms = 30000;
   app.add_option("--data-dir", data_dir,
                  "directory of the checkpoint file, created if missing (default ./run/saga)");
   app.add_option("--store-requests", store_requests,
@@ -63,6 +64,10 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint-ms", checkpoint_ms,
                  "persist the checkpoint at most this often, in milliseconds (default 200)")
       ->check(CLI::Range(int64_t{1}, int64_t{3600000}));
+  app.add_option("--parked-retry-ms", parked_retry_ms,
+                 "how often the command of a parked transfer (one whose step got an unexpected "
+                 "answer, listed in the stats) is sent again, in milliseconds (default 30000)")
+      ->check(CLI::Range(int64_t{10}, int64_t{86400000}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -93,7 +98,8 @@ int main(int argc, char** argv) {
       .commands = endpoints.commands,
       .bind_control = endpoints.saga_control,
       .max_in_flight = max_in_flight,
-      .checkpoint_interval = std::chrono::milliseconds(checkpoint_ms)};
+      .checkpoint_interval = std::chrono::milliseconds(checkpoint_ms),
+      .parked_retry_interval = std::chrono::milliseconds(parked_retry_ms)};
   InstallStopHandlers();
 
   std::error_code ec;

@@ -33,7 +33,8 @@ constexpr milliseconds kCommandAttemptTimeout{1000};
 constexpr milliseconds kStoreReadTimeout{1000};
 constexpr std::chrono::seconds kShutdownGrace{5};
 constexpr std::chrono::seconds kSummaryInterval{10};
-constexpr std::chrono::seconds kSurpriseLogInterval{1};
+constexpr std::chrono::seconds kAlarmLogInterval{1};
+constexpr int kMaxParkedListed = 20;
 constexpr std::chrono::seconds kPersistFailureLogInterval{10};
 
 using ull = unsigned long long;
@@ -78,7 +79,7 @@ SagaLoop::SagaLoop(zmq::context_t& context, SagaOptions options, const SagaCheck
       persisted_(resume_from),
       last_persist_(Clock::now()),
       last_summary_(Clock::now()),
-      surprises_("surprising command outcomes", kSurpriseLogInterval),
+      alarm_log_("alarm", kAlarmLogInterval),
       persist_failures_("cannot persist the checkpoint", kPersistFailureLogInterval) {
   control_.set(zmq::sockopt::linger, 0);
   control_.bind(options_.bind_control);
@@ -94,13 +95,14 @@ bool SagaLoop::Run(const std::atomic<bool>& stop) {
       give_up_at = now + kShutdownGrace;
       Log("stopping: no new events; waiting for %zu commands in flight", in_flight_.size());
     }
-    if (give_up_at && (in_flight_.empty() || now >= *give_up_at)) break;
+    // Parked commands are not waited for: they are sent again after a restart.
+    if (give_up_at && (in_flight_.size() == parked_ || now >= *give_up_at)) break;
     RunOneTurn(/*pull_events=*/!give_up_at);
   }
   if (!in_flight_.empty()) {
     Log("%zu commands still unanswered; they are sent again after the restart", in_flight_.size());
   }
-  surprises_.Flush(/*force=*/true);
+  alarm_log_.Flush(/*force=*/true);
   const bool persisted = PersistCheckpoint();
   if (!persisted) persist_failures_.Flush(/*force=*/true);
   LogSummaryIfDue(/*force=*/true);
@@ -135,7 +137,7 @@ void SagaLoop::RunOneTurn(bool pull_events) {
     last_persist_ = Clock::now();
   }
   ServeControl();
-  surprises_.Flush();
+  alarm_log_.Flush();
   persist_failures_.Flush();
   LogSummaryIfDue(/*force=*/false);
 }
@@ -198,18 +200,41 @@ void SagaLoop::SendCommand(uint64_t position, const InFlightCommand& command) {
 void SagaLoop::OnCommandReply(uint64_t position, const std::optional<es::v1::CommandReply>& reply) {
   auto it = in_flight_.find(position);
   if (it == in_flight_.end()) return;
-  const JudgedReply judged = JudgeCommandReply(reply);
-  if (judged.surprise) {
-    surprises_.Report(CommandName(it->second.command) + " " + it->second.command.command_id() +
-                      ": " + *judged.surprise);
-  }
+  InFlightCommand& command = it->second;
+  const JudgedReply judged = JudgeCommandReply(command.command, reply);
+  const uint32_t failed = ++command.failed_attempts;
   if (judged.verdict == CommandVerdict::kDone) {
+    if (command.parked) {
+      --parked_;
+      Log("unparked transfer %s: %s %s answered as expected after %u attempts",
+          TransferOfCommand(command.command).c_str(), CommandName(command.command).c_str(),
+          command.command.command_id().c_str(), failed);
+    }
     in_flight_.erase(it);
     tracker_.Complete(position);
     return;
   }
-  const uint32_t failed = ++it->second.failed_attempts;
-  retries_.push({Clock::now() + RetryBackoff(failed), position});
+  Alarm(command, judged.verdict, judged.alarm.value_or("unexpected answer"));
+  const bool slow = judged.verdict == CommandVerdict::kPark || command.parked;
+  retries_.push(
+      {Clock::now() + (slow ? options_.parked_retry_interval : RetryBackoff(failed)), position});
+}
+
+void SagaLoop::Alarm(InFlightCommand& command, CommandVerdict verdict, const std::string& why) {
+  ++alarms_;
+  const std::string what = "transfer " + TransferOfCommand(command.command) + " " +
+                           CommandName(command.command) + " " + command.command.command_id() +
+                           ": " + why;
+  if (verdict == CommandVerdict::kPark && !command.parked) {
+    // One line per transfer parked, unthrottled: parking is rare and each
+    // one needs an operator's look.
+    command.parked = true;
+    ++parked_;
+    Log("ALARM parked %s; sending it again every %lld ms (%zu parked)", what.c_str(),
+        static_cast<long long>(options_.parked_retry_interval.count()), parked_);
+    return;
+  }
+  alarm_log_.Report((command.parked ? "still parked: " : "retrying: ") + what);
 }
 
 void SagaLoop::SendDueRetries() {
@@ -263,6 +288,14 @@ es::v1::SagaStats SagaLoop::Stats() const {
   stats.set_transfers_completed(transfers.completed);
   stats.set_transfers_failed(transfers.failed);
   stats.set_rss_bytes(ResidentSetBytes());
+  stats.set_alarms(alarms_);
+  stats.set_transfers_parked(parked_);
+  if (parked_ > 0) {
+    for (const auto& [position, command] : in_flight_) {
+      if (stats.parked_transfers_size() == kMaxParkedListed) break;
+      if (command.parked) stats.add_parked_transfers(TransferOfCommand(command.command));
+    }
+  }
   return stats;
 }
 
@@ -274,13 +307,15 @@ void SagaLoop::LogSummaryIfDue(bool force) {
   const double seconds = std::max(std::chrono::duration<double>(now - last_summary_).count(), 1e-3);
   const es::v1::SagaStats stats = Stats();
   Log("checkpoint=%llu head=%llu lag=%llu events/s=%.0f commands_in_flight=%zu "
-      "commands_sent=%llu retries=%llu transfers: in_flight=%llu completed=%llu failed=%llu",
+      "commands_sent=%llu retries=%llu alarms=%llu transfers: in_flight=%llu completed=%llu "
+      "failed=%llu parked=%llu",
       static_cast<ull>(stats.checkpoint()), static_cast<ull>(stats.head_position()),
       static_cast<ull>(stats.lag()),
       static_cast<double>(events_handled_ - events_at_last_summary_) / seconds, in_flight_.size(),
       static_cast<ull>(stats.commands_sent()), static_cast<ull>(stats.command_retries()),
-      static_cast<ull>(stats.transfers_in_flight()), static_cast<ull>(stats.transfers_completed()),
-      static_cast<ull>(stats.transfers_failed()));
+      static_cast<ull>(stats.alarms()), static_cast<ull>(stats.transfers_in_flight()),
+      static_cast<ull>(stats.transfers_completed()), static_cast<ull>(stats.transfers_failed()),
+      static_cast<ull>(stats.transfers_parked()));
   last_summary_ = now;
   events_at_last_summary_ = events_handled_;
   sends_at_last_summary_ = commands_sent_;

@@ -5,7 +5,10 @@
 // each event calls for, and sends it to command_service over a pipelined
 // Lazy Pirate channel, with up to `max_in_flight` commands outstanding; at the
 // limit it stops pulling events. A command is retried, with the same id, until
-// its outcome is final (see command_outcome.h). The checkpoint is the
+// it is answered as expected (see command_outcome.h): a "not now" answer is
+// retried with backoff, an unexpected lasting one parks the transfer (listed
+// in the stats and the log, its command sent again every
+// `parked_retry_interval`, outside the in-flight limit). The checkpoint is the
 // low-water mark of handled events (position_tracker.h), persisted at most
 // every `checkpoint_interval` and on shutdown. After a crash it resumes from
 // the persisted checkpoint and sends some commands again; their ids, derived
@@ -31,6 +34,7 @@
 #include "es/v1/command.pb.h"
 #include "es/v1/saga.pb.h"
 #include "saga_service/checkpoint_file.h"
+#include "saga_service/command_outcome.h"
 #include "saga_service/position_tracker.h"
 #include "saga_service/saga_log.h"
 
@@ -44,6 +48,7 @@ struct SagaOptions {
   std::string bind_control;
   size_t max_in_flight = 2000;  // commands outstanding at once (>= 1)
   std::chrono::milliseconds checkpoint_interval{200};
+  std::chrono::milliseconds parked_retry_interval{30000};
 };
 
 class SagaLoop {
@@ -77,6 +82,7 @@ class SagaLoop {
   struct InFlightCommand {
     es::v1::Command command;
     uint32_t failed_attempts = 0;
+    bool parked = false;
   };
   struct RetryAt {
     Clock::time_point due;
@@ -97,7 +103,12 @@ class SagaLoop {
   bool PersistCheckpoint();
   void ServeControl();
   void LogSummaryIfDue(bool force);
-  bool under_in_flight_limit() const { return in_flight_.size() < options_.max_in_flight; }
+  // Parked commands do not count: a few stuck transfers must not stop the
+  // others.
+  bool under_in_flight_limit() const {
+    return in_flight_.size() - parked_ < options_.max_in_flight;
+  }
+  void Alarm(InFlightCommand& command, CommandVerdict verdict, const std::string& why);
 
   SagaOptions options_;
   std::filesystem::path checkpoint_file_;
@@ -118,12 +129,14 @@ class SagaLoop {
   uint64_t commands_sent_ = 0;    // distinct commands
   uint64_t commands_resent_ = 0;  // after a retryable outcome
   uint64_t control_dropped_ = 0;  // unanswerable control messages
+  uint64_t alarms_ = 0;           // unexpected answers
+  size_t parked_ = 0;             // commands in in_flight_ that are parked
   Clock::time_point last_channel_tick_;
   Clock::time_point last_persist_;
   Clock::time_point last_summary_;
   uint64_t events_at_last_summary_ = 0;
   uint64_t sends_at_last_summary_ = 0;
-  LogThrottle surprises_;
+  LogThrottle alarm_log_;  // retried "not now" answers and re-parked steps
   LogThrottle persist_failures_;
 };
 

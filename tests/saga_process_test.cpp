@@ -1,8 +1,10 @@
 // The real saga_service binary against an in-process fake store and fake
 // command_service: it drives every event's command to a final outcome
 // (retrying refusals that say "not now"), reports it over the control socket,
-// persists its checkpoint on SIGTERM and resumes after it. Also its command
-// line and its refusal of a corrupt checkpoint.
+// persists its checkpoint on SIGTERM and resumes after it; parks, visibly, a
+// transfer whose step gets an answer it did not expect, and finishes it once
+// the answer is right. Also its command line and its refusal of a corrupt
+// checkpoint.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -140,9 +142,15 @@ Message ParseBody(const es::bus::RoutedRequest& request) {
 
 // A store that serves `log` to read_all and never publishes (the saga finds
 // the events by reading), and a command service that refuses every command
-// with CONFLICT once, then accepts it. Each records what it was asked.
+// with CONFLICT once, then accepts it (unless a script answers). Each records
+// what it was asked.
 class FakeBank {
  public:
+  // The answer to the `seen`-th receipt (from 1) of `command`; nullopt: the
+  // default answer.
+  using Script =
+      std::function<std::optional<es::v1::CommandOutcome>(const es::v1::Command&, int seen)>;
+
   explicit FakeBank(std::vector<es::v1::EventRecord> log)
       : log_(std::move(log)),
         events_(context_, zmq::socket_type::pub),
@@ -152,7 +160,9 @@ class FakeBank {
   }
 
   // Starts the command service (a FakeBank starts without one).
-  void StartCommandService(const std::string& endpoint = "tcp://127.0.0.1:*") {
+  void StartCommandService(const std::string& endpoint = "tcp://127.0.0.1:*",
+                           Script script = nullptr) {
+    script_ = std::move(script);
     commands_.emplace(endpoint, [this](const auto& request) { return AnswerCommand(request); });
   }
 
@@ -164,6 +174,13 @@ class FakeBank {
   std::map<std::string, int> commands_received() const {
     std::lock_guard lock(mutex_);
     return commands_received_;
+  }
+  // When each receipt of `command_id` arrived.
+  std::vector<std::chrono::steady_clock::time_point> receipts(const std::string& command_id) const {
+    std::lock_guard lock(mutex_);
+    auto it = receipts_.find(command_id);
+    return it == receipts_.end() ? std::vector<std::chrono::steady_clock::time_point>{}
+                                 : it->second;
   }
   // The from_position of every read_all received.
   std::vector<uint64_t> reads_from() const {
@@ -204,10 +221,17 @@ class FakeBank {
     {
       std::lock_guard lock(mutex_);
       seen = ++commands_received_[request.command().command_id()];
+      receipts_[request.command().command_id()].push_back(std::chrono::steady_clock::now());
     }
     es::v1::CommandReply reply;
     reply.set_request_id(request.request_id());
+    if (auto scripted = script_ ? script_(request.command(), seen) : std::nullopt) {
+      *reply.mutable_outcome() = *scripted;
+      return reply.SerializeAsString();
+    }
     reply.mutable_outcome()->set_accepted(seen > 1);
+    // An accepted step wrote its event.
+    reply.mutable_outcome()->set_events_written(seen > 1 ? 1 : 0);
     if (seen == 1) reply.mutable_outcome()->set_refusal_code(es::v1::REFUSAL_CODE_CONFLICT);
     return reply.SerializeAsString();
   }
@@ -215,6 +239,8 @@ class FakeBank {
   const std::vector<es::v1::EventRecord> log_;
   mutable std::mutex mutex_;
   std::map<std::string, int> commands_received_;
+  std::map<std::string, std::vector<std::chrono::steady_clock::time_point>> receipts_;
+  Script script_;
   std::vector<uint64_t> reads_from_;
   zmq::context_t context_;
   zmq::socket_t events_;
@@ -243,9 +269,11 @@ class SagaProcessTest : public ::testing::Test {
             "--checkpoint-ms", "50"};
     // clang-format on
   }
-  ServiceProcess StartSaga(const FakeBank& bank, const std::string& commands) {
-    return ServiceProcess::Start(BinaryPath("saga_service"), Args(bank, commands),
-                                 dir_.File("saga.log"));
+  ServiceProcess StartSaga(const FakeBank& bank, const std::string& commands,
+                           std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = Args(bank, commands);
+    args.insert(args.end(), extra.begin(), extra.end());
+    return ServiceProcess::Start(BinaryPath("saga_service"), args, dir_.File("saga.log"));
   }
   ServiceProcess StartSaga(const FakeBank& bank) {
     return StartSaga(bank, bank.commands_endpoint());
@@ -342,6 +370,105 @@ TEST_F(SagaProcessTest, DrivesEveryCommandToAnOutcomeAndResumesAfterItsCheckpoin
   EXPECT_TRUE(exit.exited && exit.exit_code == 0) << saga.ReadLog();
 }
 
+es::v1::CommandOutcome Refusal(es::v1::RefusalCode code) {
+  es::v1::CommandOutcome outcome;
+  outcome.set_refusal_code(code);
+  outcome.set_message("scripted refusal");
+  return outcome;
+}
+
+// The first transfer's debit ("saga-event-2", on account-a) gets unexpected
+// answers that asking again soon does not change: the transfer is parked,
+// listed in the stats and the log, its checkpoint held below it, its command
+// sent again at the slow interval (not the backoff), and it finishes once the
+// answer is the expected one. The old judge took INVALID_STATE (and an
+// "accepted" for another stream) as done, which moved the checkpoint past a
+// step that never happened.
+TEST_F(SagaProcessTest, ParksATransferOnAnUnexpectedAnswerUntilItIsAnsweredAsExpected) {
+  const std::vector<es::v1::EventRecord> log = SampleLog();
+  const std::string debit_id = es::domain::SagaCommandId("event-2");
+  for (int unexpected = 0; unexpected < 3; ++unexpected) {
+    SCOPED_TRACE(unexpected);
+    // Each round from a fresh saga: no checkpoint, no log.
+    std::filesystem::remove_all(dir_.File("saga"));
+    std::filesystem::remove(dir_.File("saga.log"));
+    std::atomic<bool> repaired{false};
+    FakeBank bank(log);
+    bank.StartCommandService(
+        "tcp://127.0.0.1:*",
+        [&](const es::v1::Command& command, int /*seen*/) -> std::optional<es::v1::CommandOutcome> {
+          if (command.command_id() != debit_id || repaired) return std::nullopt;
+          if (unexpected == 0) return Refusal(es::v1::REFUSAL_CODE_INVALID_STATE);
+          if (unexpected == 1) return Refusal(es::v1::REFUSAL_CODE_COMMAND_ID_CONFLICT);
+          // The id's first use was on another stream.
+          es::v1::CommandOutcome elsewhere;
+          elsewhere.set_accepted(true);
+          elsewhere.set_duplicate(true);
+          elsewhere.set_stream_id("account-somebody-else");
+          return elsewhere;
+        });
+    ServiceProcess saga = StartSaga(bank, bank.commands_endpoint(), {"--parked-retry-ms", "400"});
+
+    // Parked: everything else finishes, the first transfer's debit does not.
+    const auto give_up = std::chrono::steady_clock::now() + seconds(15);
+    es::v1::SagaStats stats;
+    do {
+      stats = Stats(saga);
+      if (stats.transfers_parked() == 1 && bank.receipts(debit_id).size() >= 3) break;
+      std::this_thread::sleep_for(milliseconds(20));
+    } while (std::chrono::steady_clock::now() < give_up);
+    ASSERT_EQ(stats.transfers_parked(), 1u) << saga.ReadLog();
+    ASSERT_EQ(stats.parked_transfers_size(), 1);
+    EXPECT_EQ(stats.parked_transfers(0), "t1");
+    EXPECT_GE(stats.alarms(), 1u);
+    EXPECT_EQ(stats.checkpoint(), 1u);  // held below the parked step
+    const std::string saga_log = saga.ReadLog();
+    EXPECT_NE(saga_log.find("ALARM parked transfer t1 debit_account_because_of_money_transfer " +
+                            debit_id),
+              std::string::npos)
+        << saga_log;
+    // Sent again at the parked interval, not the 10 ms backoff.
+    const auto receipts = bank.receipts(debit_id);
+    for (size_t i = 1; i < receipts.size(); ++i) {
+      EXPECT_GE(receipts[i] - receipts[i - 1], milliseconds(350)) << i;
+    }
+
+    // The cause is gone: the next attempt is answered as expected.
+    repaired = true;
+    stats = WaitForCheckpoint(saga, log.size());
+    EXPECT_EQ(stats.checkpoint(), log.size()) << saga.ReadLog();
+    EXPECT_EQ(stats.transfers_parked(), 0u);
+    EXPECT_EQ(stats.parked_transfers_size(), 0);
+    EXPECT_EQ(stats.transfers_in_flight(), 0u);
+    EXPECT_NE(saga.ReadLog().find("unparked transfer t1"), std::string::npos) << saga.ReadLog();
+    const auto exit = saga.Terminate(seconds(10));
+    EXPECT_TRUE(exit.exited && exit.exit_code == 0) << saga.ReadLog();
+  }
+}
+
+// A parked step does not hold up a shutdown: it is sent again after the
+// restart (the checkpoint stays below it).
+TEST_F(SagaProcessTest, StopsPromptlyWithATransferParked) {
+  const std::vector<es::v1::EventRecord> log = SampleLog();
+  FakeBank bank(log);
+  bank.StartCommandService("tcp://127.0.0.1:*", [](const es::v1::Command& command, int) {
+    return command.has_debit_account_because_of_money_transfer()
+               ? std::optional(Refusal(es::v1::REFUSAL_CODE_STREAM_CORRUPT))
+               : std::nullopt;
+  });
+  ServiceProcess saga = StartSaga(bank, bank.commands_endpoint(), {"--parked-retry-ms", "60000"});
+  const auto give_up = std::chrono::steady_clock::now() + seconds(15);
+  while (Stats(saga).transfers_parked() < 3 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  ASSERT_EQ(Stats(saga).transfers_parked(), 3u) << saga.ReadLog();
+  const auto started = std::chrono::steady_clock::now();
+  const auto exit = saga.Terminate(seconds(10));
+  EXPECT_TRUE(exit.exited && exit.exit_code == 0) << saga.ReadLog();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, seconds(2));
+  EXPECT_EQ(StoredCheckpoint().position, 1u);
+}
+
 // Lazy Pirate without a deadline: commands wait for a command service that
 // is not there yet, and reach it once it is.
 TEST_F(SagaProcessTest, KeepsSendingWhileTheCommandServiceIsDown) {
@@ -420,7 +547,8 @@ TEST_F(SagaProcessTest, RefusesToStartFromACorruptCheckpoint) {
 TEST_F(SagaProcessTest, BadFlagsExitWithTwo) {
   for (const std::vector<std::string>& args : {std::vector<std::string>{"--no-such-flag"},
                                                {"--max-in-flight", "0"},
-                                               {"--checkpoint-ms", "soon"}}) {
+                                               {"--checkpoint-ms", "soon"},
+                                               {"--parked-retry-ms", "0"}}) {
     const auto exit = ServiceProcess::Run(BinaryPath("saga_service"), args, dir_.File("flags.log"));
     EXPECT_TRUE(exit.exited) << args[0];
     EXPECT_EQ(exit.exit_code, 2) << args[0];
