@@ -215,16 +215,8 @@ int main(int argc, char** argv) {
 
   auto env = std::make_unique<BenchEnv>(io_threads);
   try {
-    using es::bus::EndpointRole;
-    using es::bus::ResolveEndpoint;
-    constexpr auto kConnect = es::bus::EndpointUse::kConnect;
-    env->endpoints = {
-        .store_requests =
-            ResolveEndpoint(EndpointRole::kStoreRequests, "--store", store_requests, kConnect),
-        .store_events =
-            ResolveEndpoint(EndpointRole::kStoreEvents, "--events", store_events, kConnect),
-        .commands = ResolveEndpoint(EndpointRole::kCommands, "--commands", commands, kConnect),
-        .saga_control = ResolveEndpoint(EndpointRole::kSagaControl, "--saga", saga, kConnect)};
+    env->endpoints = es::bus::ResolveClientEndpoints(
+        {store_requests, store_events, commands, saga});
   } catch (const std::exception& e) {
     return Fail(kUsage, e.what());
   }

@@ -166,6 +166,18 @@ std::string ResolveEndpoint(EndpointRole role, std::string_view flag_name,
   return endpoint;
 }
 
+Endpoints ResolveClientEndpoints(const Endpoints& flags) {
+  constexpr auto kConnect = EndpointUse::kConnect;
+  return Endpoints{
+      .store_requests =
+          ResolveEndpoint(EndpointRole::kStoreRequests, "--store", flags.store_requests, kConnect),
+      .store_events =
+          ResolveEndpoint(EndpointRole::kStoreEvents, "--events", flags.store_events, kConnect),
+      .commands = ResolveEndpoint(EndpointRole::kCommands, "--commands", flags.commands, kConnect),
+      .saga_control =
+          ResolveEndpoint(EndpointRole::kSagaControl, "--saga", flags.saga_control, kConnect)};
+}
+
 bool IsEndpointErrno(int error) {
   switch (error) {
     case EINVAL:           // malformed, or a host that does not resolve

@@ -59,6 +59,11 @@ enum class EndpointRole { kStoreRequests, kStoreEvents, kCommands, kSagaControl 
 std::string ResolveEndpoint(EndpointRole role, std::string_view flag_name,
                             const std::string& flag_value, EndpointUse use);
 
+// The four endpoints a client connects to (esctl, esbench), each resolved
+// as ResolveEndpoint does from its flag (--store, --events, --commands,
+// --saga; empty: not given). Throws as ResolveEndpoint does.
+Endpoints ResolveClientEndpoints(const Endpoints& flags);
+
 // Whether ZeroMQ failed a bind or connect with `error` (zmq::error_t::num())
 // because of the endpoint itself — its form, its transport, an address or
 // interface this host does not have — rather than the moment (an address in

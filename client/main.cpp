@@ -121,16 +121,8 @@ int main(int argc, char** argv) {
     return code == 0 ? kOk : kUsage;
   }
   try {
-    using es::bus::EndpointRole;
-    using es::bus::ResolveEndpoint;
-    constexpr auto kConnect = es::bus::EndpointUse::kConnect;
-    esctl.endpoints = {
-        .store_requests =
-            ResolveEndpoint(EndpointRole::kStoreRequests, "--store", store_requests, kConnect),
-        .store_events =
-            ResolveEndpoint(EndpointRole::kStoreEvents, "--events", store_events, kConnect),
-        .commands = ResolveEndpoint(EndpointRole::kCommands, "--commands", commands, kConnect),
-        .saga_control = ResolveEndpoint(EndpointRole::kSagaControl, "--saga", saga, kConnect)};
+    esctl.endpoints = es::bus::ResolveClientEndpoints(
+        {store_requests, store_events, commands, saga});
   } catch (const std::exception& e) {
     return Fail(kUsage, e.what());
   }
