@@ -531,32 +531,16 @@ TEST_F(BankProcessTest, RecordedRefusalIsRepeatedWithItsFirstCode) {
     credited.set_account_id("full");
     credited.set_amount(INT64_MAX - 5);
     credited.set_balance(INT64_MAX - 5);
-    es::v1::AppendRequest append;
-    append.set_stream_id("account-full");
-    append.mutable_expected_version()->set_exact(1);
-    append.set_command_id("raw-fill");
-    auto* event = append.add_events();
-    event->set_event_id("raw-fill-1");
-    event->set_type("es.v1.AccountCredited");
-    event->set_data(credited.SerializeAsString());
+    es::v1::AppendRequest append =
+        AppendOfMessage("account-full", "raw-fill", ExpectExact(1), credited);
     es::v1::StoreReply filled =
         CallStore(context_, bank.store_requests(), AppendRequestOf(std::move(append)));
     ASSERT_TRUE(filled.has_append()) << filled.DebugString();
   }
 
-  es::v1::Command debit_closed;
-  debit_closed.set_command_id("saga-debit-closed");
-  auto* debit = debit_closed.mutable_debit_account_because_of_money_transfer();
-  debit->set_account_id("closed");
-  debit->set_transfer_id("tx1");
-  debit->set_amount(5);
-  es::v1::Command credit_full;
-  credit_full.set_command_id("saga-credit-full");
-  auto* credit = credit_full.mutable_credit_account_because_of_money_transfer();
-  credit->set_account_id("full");
-  credit->set_transfer_id("tx2");
-  credit->set_amount(10);
-  credit->set_source_account("somewhere");
+  const es::v1::Command debit_closed = DebitForTransferWith("saga-debit-closed", "closed", "tx1", 5);
+  const es::v1::Command credit_full =
+      CreditForTransferWith("saga-credit-full", "full", "tx2", 10, "somewhere");
 
   auto outcome_of = [&](const es::v1::Command& command) {
     es::v1::CommandReply reply = client.Call(CommandRequestWith(command));

@@ -50,4 +50,41 @@ es::v1::Command TransferWith(const std::string& command_id, const std::string& t
   return command;
 }
 
+es::v1::Command DebitForTransferWith(const std::string& command_id, const std::string& account_id,
+                                     const std::string& transfer_id, int64_t amount) {
+  es::v1::Command command;
+  command.set_command_id(command_id);
+  auto* debit = command.mutable_debit_account_because_of_money_transfer();
+  debit->set_account_id(account_id);
+  debit->set_transfer_id(transfer_id);
+  debit->set_amount(amount);
+  return command;
+}
+
+es::v1::Command CreditForTransferWith(const std::string& command_id,
+                                      const std::string& account_id,
+                                      const std::string& transfer_id, int64_t amount,
+                                      const std::string& source_account) {
+  es::v1::Command command;
+  command.set_command_id(command_id);
+  auto* credit = command.mutable_credit_account_because_of_money_transfer();
+  credit->set_account_id(account_id);
+  credit->set_transfer_id(transfer_id);
+  credit->set_amount(amount);
+  credit->set_source_account(source_account);
+  return command;
+}
+
+es::v1::Command RefundForTransferWith(const std::string& command_id,
+                                      const std::string& account_id,
+                                      const std::string& transfer_id, int64_t amount) {
+  es::v1::Command command;
+  command.set_command_id(command_id);
+  auto* refund = command.mutable_refund_account_because_of_money_transfer();
+  refund->set_account_id(account_id);
+  refund->set_transfer_id(transfer_id);
+  refund->set_amount(amount);
+  return command;
+}
+
 }  // namespace es::testing

@@ -26,4 +26,15 @@ es::v1::Command DebitWith(const std::string& command_id, const std::string& acco
 es::v1::Command TransferWith(const std::string& command_id, const std::string& transfer_id,
                              const std::string& from, const std::string& to, int64_t amount);
 
+// A transfer's steps, as the saga sends them (their ids must start "saga-").
+es::v1::Command DebitForTransferWith(const std::string& command_id, const std::string& account_id,
+                                     const std::string& transfer_id, int64_t amount);
+es::v1::Command CreditForTransferWith(const std::string& command_id,
+                                      const std::string& account_id,
+                                      const std::string& transfer_id, int64_t amount,
+                                      const std::string& source_account);
+es::v1::Command RefundForTransferWith(const std::string& command_id,
+                                      const std::string& account_id,
+                                      const std::string& transfer_id, int64_t amount);
+
 }  // namespace es::testing

@@ -35,6 +35,15 @@ es::v1::AppendRequest MakeAppend(const std::string& stream_id, const std::string
   return append;
 }
 
+es::v1::AppendRequest AppendOfMessage(const std::string& stream_id, const std::string& command_id,
+                                      const es::v1::ExpectedVersion& expected,
+                                      const google::protobuf::Message& event) {
+  es::v1::AppendRequest append = MakeAppend(stream_id, command_id, expected, 1);
+  append.mutable_events(0)->set_type(event.GetDescriptor()->full_name());
+  append.mutable_events(0)->set_data(event.SerializeAsString());
+  return append;
+}
+
 es::v1::StoreRequest AppendRequestOf(es::v1::AppendRequest append) {
   es::v1::StoreRequest request;
   *request.mutable_append() = std::move(append);

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include <google/protobuf/message.h>
+
 #include "es/v1/store.pb.h"
 
 namespace es::testing {
@@ -19,6 +21,13 @@ es::v1::ExpectedVersion ExpectNoStream();
 // "<command_id>:<i>", so a reader can tell where every event came from.
 es::v1::AppendRequest MakeAppend(const std::string& stream_id, const std::string& command_id,
                                  const es::v1::ExpectedVersion& expected, int event_count = 1);
+
+// A raw append of one event, `event` stored as the domain stores it (type:
+// its full protobuf name; data: its bytes) — what a client with the writer's
+// access could append, bypassing command_service. Event id "<command_id>/0".
+es::v1::AppendRequest AppendOfMessage(const std::string& stream_id, const std::string& command_id,
+                                      const es::v1::ExpectedVersion& expected,
+                                      const google::protobuf::Message& event);
 
 // Request wrappers.
 es::v1::StoreRequest AppendRequestOf(es::v1::AppendRequest append);
