@@ -248,7 +248,7 @@ struct AccountEvolution {
     Applies(e, e.amount());
   }
   void operator()(const es::v1::AccountClosed& e) {
-    if (Applies(e, 1)) state.closed = true;
+    if (Owned(e)) state.closed = true;
   }
 
   // "AccountCredited of 5".
@@ -257,9 +257,9 @@ struct AccountEvolution {
     return std::string(Event::descriptor()->name()) + " of " + std::to_string(e.amount());
   }
 
-  // The event is this opened account's, with an amount > 0.
+  // The event is this opened account's.
   template <typename Event>
-  bool Applies(const Event& e, int64_t amount) {
+  bool Owned(const Event& e) {
     const std::string type(Event::descriptor()->name());
     if (!state.exists) return Corrupt(type + " before AccountOpened"), false;
     // (Events without an id are the original example's; they are this
@@ -267,7 +267,13 @@ struct AccountEvolution {
     if (!e.account_id().empty() && e.account_id() != state.account_id) {
       return Corrupt(type + " of account " + e.account_id()), false;
     }
-    if (amount <= 0) return Corrupt(type + " of amount " + std::to_string(amount)), false;
+    return true;
+  }
+  // ... and it moves an amount > 0.
+  template <typename Event>
+  bool Applies(const Event& e, int64_t amount) {
+    if (!Owned(e)) return false;
+    if (amount <= 0) return Corrupt(Named(e)), false;
     return true;
   }
   template <typename Event>

@@ -37,7 +37,6 @@ struct AggregateState {
   // does not parse): the stream cannot be folded. See also the kind's own.
   std::string corrupt;
 
-  bool exists() const { return kind == AggregateKind::kAccount ? account.exists : transfer.exists; }
   // Why the stream cannot be folded; empty if it can.
   const std::string& corruption() const;
 };
