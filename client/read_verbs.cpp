@@ -245,15 +245,17 @@ int RunStats(Esctl& esctl) {
                       "\"cached_aggregates\":%llu,\"commands_per_s\":%.1f,\"rss_bytes\":%llu,"
                       "\"snapshots_written\":%llu,\"snapshots_loaded\":%llu,"
                       "\"events_loaded\":%llu,\"command_lookups\":%llu,\"appends_sent\":%llu,"
-                      "\"append_requests\":%llu}\n"
+                      "\"append_requests\":%llu,\"command_id_conflicts\":%llu}\n"
                     : "command_service: commands=%llu refused=%llu conflicts_retried=%llu "
                       "cached_aggregates=%llu commands/s=%.1f rss=%llu bytes "
                       "snapshots_written=%llu snapshots_loaded=%llu events_loaded=%llu "
-                      "command_lookups=%llu appends_sent=%llu append_requests=%llu\n",
+                      "command_lookups=%llu appends_sent=%llu append_requests=%llu "
+                      "command_id_conflicts=%llu\n",
                 (ull)c.commands_total(), (ull)c.commands_refused(), (ull)c.concurrency_retries(),
                 (ull)c.cached_aggregates(), c.commands_per_s(), (ull)c.rss_bytes(),
                 (ull)c.snapshots_written(), (ull)c.snapshots_loaded(), (ull)c.events_loaded(),
-                (ull)c.command_lookups(), (ull)c.appends_sent(), (ull)c.append_requests());
+                (ull)c.command_lookups(), (ull)c.appends_sent(), (ull)c.append_requests(),
+                (ull)c.command_id_conflicts());
   } else {
     unavailable("commands", esctl.endpoints.commands);
   }

@@ -86,6 +86,7 @@ void CommandServer::ServeRequests() {
       stats->set_command_lookups(c.command_lookups);
       stats->set_appends_sent(c.appends_sent);
       stats->set_append_requests(c.append_requests);
+      stats->set_command_id_conflicts(c.id_conflicts);
       stats->set_rss_bytes(es::bus::ResidentBytes());
       rate_.Observe(c.commands);
       stats->set_commands_per_s(rate_.per_second());

@@ -129,6 +129,9 @@ TEST_F(CommandIdentityTest, AnIdReusedForAnotherCommandIsRefused) {
   EXPECT_EQ(bank.StoreHead(context_), head) << "a conflicting id wrote something";
   EXPECT_EQ(Get(client, "A").account().balance(), 105);
   EXPECT_EQ(Get(client, "B").account().balance(), 100);
+  es::v1::CommandRequest stats;
+  stats.mutable_stats();
+  EXPECT_EQ(client.Call(stats).stats().command_id_conflicts(), 5u) << "since the restart";
 }
 
 // The saga's ids ("saga-" + an event id, which `esctl events` prints) are
@@ -141,11 +144,7 @@ TEST_F(CommandIdentityTest, TheSagaNamespaceIsReserved) {
   const uint64_t head = bank.StoreHead(context_);
   es::v1::CommandOutcome taken = Send(client, CreditWith("saga-0123-event-id", "A", 1));
   EXPECT_EQ(taken.refusal_code(), es::v1::REFUSAL_CODE_COMMAND_ID_CONFLICT) << taken.DebugString();
-  es::v1::Command step;
-  step.set_command_id("my-own-id");
-  step.mutable_debit_account_because_of_money_transfer()->set_account_id("A");
-  step.mutable_debit_account_because_of_money_transfer()->set_transfer_id("T");
-  step.mutable_debit_account_because_of_money_transfer()->set_amount(100);
+  const es::v1::Command step = DebitForTransferWith("my-own-id", "A", "T", 100);
   EXPECT_EQ(Send(client, step).refusal_code(), es::v1::REFUSAL_CODE_COMMAND_ID_CONFLICT);
   EXPECT_EQ(bank.StoreHead(context_), head) << "a refused id wrote something";
 }
@@ -159,15 +158,7 @@ TEST_F(CommandIdentityTest, ARefundIsNeverRefused) {
   Accept(client, OpenAccountWith("open-a", "A", "Ann", 1000));
   Accept(client, OpenAccountWith("open-b", "B", "Bob", 0));
   Accept(client, TransferWith("create", "T", "A", "B", 100));
-  es::v1::Command debit;
-  debit.set_command_id("saga-debit");
-  *debit.mutable_debit_account_because_of_money_transfer() = [] {
-    es::v1::DebitAccountBecauseOfMoneyTransfer d;
-    d.set_account_id("A");
-    d.set_transfer_id("T");
-    d.set_amount(100);
-    return d;
-  }();
+  const es::v1::Command debit = DebitForTransferWith("saga-debit", "A", "T", 100);
   Accept(client, debit);
   // A huge, valid deposit (a raw append: no command moves that much at once)
   // fills A to just under what int64 holds.
@@ -175,14 +166,8 @@ TEST_F(CommandIdentityTest, ARefundIsNeverRefused) {
   deposit.set_account_id("A");
   deposit.set_amount(INT64_MAX - 1000);
   deposit.set_balance(INT64_MAX - 100);
-  es::v1::AppendRequest append;
-  append.set_stream_id("account-A");
-  *append.mutable_expected_version() = ExpectAny();
-  append.set_command_id("raw-deposit");
-  auto* event = append.add_events();
-  event->set_event_id("raw-deposit-1");
-  event->set_type("es.v1.AccountCredited");
-  event->set_data(deposit.SerializeAsString());
+  const es::v1::AppendRequest append =
+      AppendOfMessage("account-A", "raw-deposit", ExpectAny(), deposit);
   ASSERT_TRUE(CallStore(context_, bank.store_requests(), AppendRequestOf(append)).has_append());
   ASSERT_EQ(Get(client, "A").account().balance(), INT64_MAX - 100);
   // The 100 out on the transfer counts against the ceiling: no more credit.
@@ -190,22 +175,11 @@ TEST_F(CommandIdentityTest, ARefundIsNeverRefused) {
             es::v1::REFUSAL_CODE_OVERFLOW);
   Accept(client, Close("close-b", "B"));
 
-  es::v1::Command credit;
-  credit.set_command_id("saga-credit");
-  auto* c = credit.mutable_credit_account_because_of_money_transfer();
-  c->set_account_id("B");
-  c->set_transfer_id("T");
-  c->set_amount(100);
-  c->set_source_account("A");
+  const es::v1::Command credit = CreditForTransferWith("saga-credit", "B", "T", 100, "A");
   es::v1::CommandOutcome refused_credit = Send(client, credit);
   ASSERT_EQ(refused_credit.refusal_code(), es::v1::REFUSAL_CODE_ACCOUNT_CLOSED);
   ASSERT_EQ(refused_credit.events_written(), 1u) << "a refused credit is recorded";
-  es::v1::Command refund;
-  refund.set_command_id("saga-refund");
-  auto* r = refund.mutable_refund_account_because_of_money_transfer();
-  r->set_account_id("A");
-  r->set_transfer_id("T");
-  r->set_amount(100);
+  const es::v1::Command refund = RefundForTransferWith("saga-refund", "A", "T", 100);
   es::v1::CommandOutcome refunded = Send(client, refund);
   EXPECT_TRUE(refunded.accepted()) << refunded.DebugString();
   EXPECT_EQ(Get(client, "A").account().balance(), INT64_MAX);
