@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "bus/catch_up_subscriber.h"
 #include "bus/event_json.h"
@@ -118,48 +119,51 @@ int RunSubscribe(Esctl& esctl, const SubscribeArgs& args) {
   return kOk;
 }
 
+namespace {
+
+// One ping over any of the services' request/reply pairs: nullopt when it
+// did not answer with a Pong in time.
+template <typename Request, typename Reply>
+std::optional<es::v1::Pong> PingOver(Esctl& esctl, const std::string& endpoint) {
+  es::bus::RpcClient<Request, Reply> client(esctl.context, endpoint, esctl.rpc());
+  Request request;
+  request.mutable_ping();
+  auto reply = client.Call(request);
+  if (!reply || !reply->has_pong()) return std::nullopt;
+  return reply->pong();
+}
+
+}  // namespace
+
 int RunPing(Esctl& esctl, const std::string& service) {
   const auto start = std::chrono::steady_clock::now();
   auto elapsed_ms = [&] {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
         .count();
   };
-  uint64_t head = 0;
   std::string endpoint;
-  bool answered = false;
+  std::optional<es::v1::Pong> pong;
   if (service == "store") {
-    StoreClient client(esctl.context, endpoint = esctl.endpoints.store_requests, esctl.rpc());
-    es::v1::StoreRequest request;
-    request.mutable_ping();
-    auto reply = client.Call(request);
-    answered = reply && reply->has_pong();
-    if (answered) head = reply->pong().head_position();
+    pong = PingOver<es::v1::StoreRequest, es::v1::StoreReply>(
+        esctl, endpoint = esctl.endpoints.store_requests);
   } else if (service == "commands") {
-    es::bus::RpcClient<es::v1::CommandRequest, es::v1::CommandReply> client(
-        esctl.context, endpoint = esctl.endpoints.commands, esctl.rpc());
-    es::v1::CommandRequest request;
-    request.mutable_ping();
-    auto reply = client.Call(request);
-    answered = reply && reply->has_pong();
-    if (answered) head = reply->pong().head_position();
+    pong = PingOver<es::v1::CommandRequest, es::v1::CommandReply>(
+        esctl, endpoint = esctl.endpoints.commands);
   } else if (service == "saga") {
-    es::bus::RpcClient<es::v1::SagaRequest, es::v1::SagaReply> client(
-        esctl.context, endpoint = esctl.endpoints.saga_control, esctl.rpc());
-    es::v1::SagaRequest request;
-    request.mutable_ping();
-    auto reply = client.Call(request);
-    answered = reply && reply->has_pong();
-    if (answered) head = reply->pong().head_position();
+    pong = PingOver<es::v1::SagaRequest, es::v1::SagaReply>(
+        esctl, endpoint = esctl.endpoints.saga_control);
   } else {
     return Fail(kUsage, "unknown service '" + service + "' (store, commands or saga)");
   }
-  if (!answered) return Unavailable(service, endpoint);
+  if (!pong) return Unavailable(service, endpoint);
+  const auto head = static_cast<unsigned long long>(pong->head_position());
+  const unsigned pid = pong->pid();
   if (esctl.json) {
-    std::printf("{\"service\":\"%s\",\"ok\":true,\"head_position\":%llu,\"ms\":%.3f}\n",
-                service.c_str(), static_cast<unsigned long long>(head), elapsed_ms());
+    std::printf(
+        "{\"service\":\"%s\",\"ok\":true,\"head_position\":%llu,\"pid\":%u,\"ms\":%.3f}\n",
+        service.c_str(), head, pid, elapsed_ms());
   } else {
-    std::printf("%s ok head=%llu %.3f ms\n", service.c_str(), static_cast<unsigned long long>(head),
-                elapsed_ms());
+    std::printf("%s ok head=%llu pid=%u %.3f ms\n", service.c_str(), head, pid, elapsed_ms());
   }
   return kOk;
 }
@@ -245,17 +249,20 @@ int RunStats(Esctl& esctl) {
                       "\"cached_aggregates\":%llu,\"commands_per_s\":%.1f,\"rss_bytes\":%llu,"
                       "\"snapshots_written\":%llu,\"snapshots_loaded\":%llu,"
                       "\"events_loaded\":%llu,\"command_lookups\":%llu,\"appends_sent\":%llu,"
-                      "\"append_requests\":%llu,\"command_id_conflicts\":%llu}\n"
+                      "\"append_requests\":%llu,\"command_id_conflicts\":%llu,"
+                      "\"stream_reads\":%llu,\"version_probes\":%llu,\"probe_requests\":%llu}\n"
                     : "command_service: commands=%llu refused=%llu conflicts_retried=%llu "
                       "cached_aggregates=%llu commands/s=%.1f rss=%llu bytes "
                       "snapshots_written=%llu snapshots_loaded=%llu events_loaded=%llu "
                       "command_lookups=%llu appends_sent=%llu append_requests=%llu "
-                      "command_id_conflicts=%llu\n",
+                      "command_id_conflicts=%llu stream_reads=%llu version_probes=%llu "
+                      "probe_requests=%llu\n",
                 (ull)c.commands_total(), (ull)c.commands_refused(), (ull)c.concurrency_retries(),
                 (ull)c.cached_aggregates(), c.commands_per_s(), (ull)c.rss_bytes(),
                 (ull)c.snapshots_written(), (ull)c.snapshots_loaded(), (ull)c.events_loaded(),
                 (ull)c.command_lookups(), (ull)c.appends_sent(), (ull)c.append_requests(),
-                (ull)c.command_id_conflicts());
+                (ull)c.command_id_conflicts(), (ull)c.stream_reads(), (ull)c.version_probes(),
+                (ull)c.probe_requests());
   } else {
     unavailable("commands", esctl.endpoints.commands);
   }

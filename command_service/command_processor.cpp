@@ -275,11 +275,23 @@ void CommandProcessor::EnsureLoaded(Aggregate* aggregate, Then then) {
 }
 
 void CommandProcessor::Refresh(Aggregate* aggregate, Then then) {
-  ReadStreamTail(aggregate, aggregate->state.version + 1,
-                 [aggregate, then = std::move(then)](bool ok) {
-                   if (!ok) aggregate->Reset();  // half-read: load afresh next time
-                   then(ok);
-                 });
+  ProbeVersion(aggregate->stream_id, [this, aggregate, then = std::move(then)](
+                                         std::optional<uint64_t> version) mutable {
+    if (version && *version == aggregate->state.version) return then(true);  // current
+    if (!version) {
+      aggregate->Reset();
+      return then(false);
+    }
+    ReadStreamTail(aggregate, aggregate->state.version + 1,
+                   [aggregate, then = std::move(then)](bool ok) {
+                     if (!ok) aggregate->Reset();  // half-read: load afresh next time
+                     then(ok);
+                   });
+  });
+}
+
+void CommandProcessor::ProbeVersion(const std::string& stream_id, VersionProbe::Done done) {
+  probes_.Add(stream_id, std::move(done));
 }
 
 void CommandProcessor::MaybeSnapshot(Aggregate* aggregate) {
@@ -414,28 +426,45 @@ void CommandProcessor::LoadAccountState(
     then(scratch->state.account);
   };
   if (const Aggregate* cached = cache_.FindLoaded(stream)) {
-    // What the cache holds, and whatever the stream gained since.
+    // What the cache holds, and whatever the stream gained since (most often
+    // nothing: one version probe, shared by the turn's commands, says so).
     scratch->state = cached->state;
-    return ReadStreamTail(scratch.get(), scratch->state.version + 1, std::move(done));
+    return ProbeVersion(stream, [this, scratch, done = std::move(done)](
+                                    std::optional<uint64_t> version) mutable {
+      if (!version) return done(false);
+      if (*version == scratch->state.version) return done(true);
+      ReadStreamTail(scratch.get(), scratch->state.version + 1, std::move(done));
+    });
   }
   LoadStream(scratch.get(), std::move(done));
 }
 
 void CommandProcessor::CheckTransferAccounts(Job* job) {
+  // Both accounts at once: their probes (or loads) go out in the same turn.
+  struct Pair {
+    std::optional<es::domain::AccountState> from, to;
+    int pending = 2;
+    bool failed = false;
+  };
+  auto pair = std::make_shared<Pair>();
+  auto arrived = [this, job, pair](std::optional<es::domain::AccountState>& slot,
+                                   std::optional<es::domain::AccountState> state) {
+    if (!state) pair->failed = true;
+    slot = std::move(state);
+    if (--pair->pending > 0) return;
+    if (pair->failed) return FinishRefused(job, es::v1::REFUSAL_CODE_UNAVAILABLE, kStoreSilent);
+    job->accounts_checked = true;
+    if (auto bad = es::domain::ValidateTransferAccounts(*pair->from, *pair->to)) {
+      // A refusal like any other: recorded, so it stays this id's answer.
+      job->decision = es::domain::Decision::Refuse(*bad);
+    }
+    Append(job);
+  };
   const auto& create = job->command().create_money_transfer();
-  LoadAccountState(create.from_account(), [this, job](auto from) {
-    if (!from) return FinishRefused(job, es::v1::REFUSAL_CODE_UNAVAILABLE, kStoreSilent);
-    const auto& create = job->command().create_money_transfer();
-    LoadAccountState(create.to_account(), [this, job, from = *from](auto to) {
-      if (!to) return FinishRefused(job, es::v1::REFUSAL_CODE_UNAVAILABLE, kStoreSilent);
-      job->accounts_checked = true;
-      if (auto bad = es::domain::ValidateTransferAccounts(from, *to)) {
-        // A refusal like any other: recorded, so it stays this id's answer.
-        job->decision = es::domain::Decision::Refuse(*bad);
-      }
-      Append(job);
-    });
-  });
+  LoadAccountState(create.from_account(),
+                   [pair, arrived](auto state) { arrived(pair->from, std::move(state)); });
+  LoadAccountState(create.to_account(),
+                   [pair, arrived](auto state) { arrived(pair->to, std::move(state)); });
 }
 
 void CommandProcessor::Execute(Job* job) {
@@ -475,13 +504,15 @@ void CommandProcessor::Append(Job* job) {
   });
 }
 
-void CommandProcessor::FlushAppends() {
+void CommandProcessor::FlushStoreRequests() {
+  auto send = [this](es::v1::StoreRequest request,
+                     std::function<void(std::optional<es::v1::StoreReply>)> reply) {
+    store_.Call(request, std::move(reply));
+  };
+  counters_.version_probes += probes_.queued();
+  counters_.probe_requests += probes_.Flush(send);
   counters_.appends_sent += appends_.queued();
-  counters_.append_requests += appends_.Flush(
-      [this](es::v1::StoreRequest request,
-             std::function<void(std::optional<es::v1::StoreReply>)> reply) {
-        store_.Call(request, std::move(reply));
-      });
+  counters_.append_requests += appends_.Flush(send);
 }
 
 void CommandProcessor::OnAppended(Job* job, std::optional<es::v1::StoreReply> answer) {

@@ -20,7 +20,8 @@
 // No answer comes from state older than the store's when the command
 // arrived: unwritten answers are appends too, checked against the stream's
 // version (a conflict reloads and decides again); queries and a transfer's
-// account check first read whatever the stream gained since it was cached.
+// account check first ask the store for the stream's version (one batched
+// probe per loop turn) and read whatever it gained since it was cached.
 //
 // Snapshots: every `snapshot_every` events an account's state is appended to
 // "snapshot-account-<id>", and an account loads from its newest snapshot plus
@@ -38,6 +39,7 @@
 #include "bus/async_rpc.h"
 #include "command_service/aggregate_cache.h"
 #include "command_service/append_batcher.h"
+#include "command_service/version_probe.h"
 #include "es/v1/command.pb.h"
 #include "es/v1/store.pb.h"
 
@@ -58,6 +60,8 @@ struct ProcessorCounters {
   uint64_t appends_sent = 0;     // commands' appends sent
   uint64_t append_requests = 0;  // store requests carrying them
   uint64_t id_conflicts = 0;     // repeats of an id that were another command
+  uint64_t version_probes = 0;   // cached streams checked against the store
+  uint64_t probe_requests = 0;   // stream_versions requests carrying them
 };
 
 class CommandProcessor {
@@ -78,9 +82,10 @@ class CommandProcessor {
   // long queue cannot recurse). Call it once per loop turn.
   void RunDeferred();
   bool has_deferred() const { return !deferred_.empty(); }
-  // Sends the appends this turn's commands decided (AppendBatcher). Call it
-  // once per loop turn, after RunDeferred.
-  void FlushAppends();
+  // Sends the version probes and appends this turn's requests queued
+  // (VersionProbe, AppendBatcher). Call it once per loop turn, after
+  // RunDeferred.
+  void FlushStoreRequests();
 
   const ProcessorCounters& counters() const { return counters_; }
   size_t cached_aggregates() const { return cache_.size(); }
@@ -104,8 +109,11 @@ class CommandProcessor {
   void LoadStream(Aggregate* into, Then then);
   // Loads the aggregate unless it is loaded; then `then(ok)`.
   void EnsureLoaded(Aggregate* aggregate, Then then);
-  // Brings a loaded aggregate up to the store's version of its stream.
+  // Brings a loaded aggregate up to the store's version of its stream: a
+  // version probe, and a tail read only if the stream moved.
   void Refresh(Aggregate* aggregate, Then then);
+  // Queues a version probe, sent with this turn's others.
+  void ProbeVersion(const std::string& stream_id, VersionProbe::Done done);
   // Appends a snapshot of the account if `snapshot_every` events have
   // passed since the last one (fire and forget: a lost one costs load time).
   void MaybeSnapshot(Aggregate* aggregate);
@@ -138,6 +146,7 @@ class CommandProcessor {
   std::list<std::unique_ptr<Job>> jobs_;
   std::deque<Job*> deferred_;
   AppendBatcher appends_;
+  VersionProbe probes_;
 };
 
 }  // namespace es::command

@@ -1,5 +1,7 @@
 #include "command_service/command_server.h"
 
+#include <unistd.h>
+
 #include "bus/poll.h"
 #include "bus/process_stats.h"
 #include "bus/router_frames.h"
@@ -69,6 +71,7 @@ void CommandServer::ServeRequests() {
     if (request.has_ping()) {
       es::v1::CommandReply reply;
       reply.mutable_pong()->set_service("command_service");
+      reply.mutable_pong()->set_pid(static_cast<uint32_t>(::getpid()));
       send(id, std::move(reply));
       continue;
     }
@@ -87,6 +90,9 @@ void CommandServer::ServeRequests() {
       stats->set_appends_sent(c.appends_sent);
       stats->set_append_requests(c.append_requests);
       stats->set_command_id_conflicts(c.id_conflicts);
+      stats->set_stream_reads(c.stream_reads);
+      stats->set_version_probes(c.version_probes);
+      stats->set_probe_requests(c.probe_requests);
       stats->set_rss_bytes(es::bus::ResidentBytes());
       rate_.Observe(c.commands);
       stats->set_commands_per_s(rate_.per_second());
@@ -116,7 +122,7 @@ void CommandServer::Run(const std::atomic<bool>& stop) {
     // against the restarted service.
     if (!drain_until && (items[0].revents & ZMQ_POLLIN)) ServeRequests();
     processor_.RunDeferred();
-    processor_.FlushAppends();
+    processor_.FlushStoreRequests();
     store_.Tick();
   }
 }

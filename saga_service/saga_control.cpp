@@ -1,5 +1,7 @@
 #include "saga_service/saga_control.h"
 
+#include <unistd.h>
+
 #include <climits>
 #include <string>
 
@@ -30,6 +32,7 @@ es::v1::SagaReply AnswerSagaRequest(const es::bus::RoutedRequest& request, uint6
     case es::v1::SagaRequest::kPing:
       reply.mutable_pong()->set_head_position(checkpoint);
       reply.mutable_pong()->set_service(kServiceName);
+      reply.mutable_pong()->set_pid(static_cast<uint32_t>(::getpid()));
       return reply;
     case es::v1::SagaRequest::kStats:
       *reply.mutable_stats() = stats();

@@ -15,6 +15,9 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
+// The most streams one stream_versions request may ask for (store.proto).
+constexpr int kMaxStreamVersions = 10'000;
+
 int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -246,6 +249,7 @@ void StoreServer::HandleRequest(bus::RoutedRequest& routed, SubmittedBatch* batc
     case es::v1::StoreRequest::kPing:
       reply.mutable_pong()->set_head_position(storage_.Head());
       reply.mutable_pong()->set_service("store_service");
+      reply.mutable_pong()->set_pid(static_cast<uint32_t>(::getpid()));
       break;
     case es::v1::StoreRequest::kStats:
       *reply.mutable_stats() = Stats();
@@ -288,11 +292,25 @@ void StoreServer::HandleRequest(bus::RoutedRequest& routed, SubmittedBatch* batc
       }
       break;
     }
+    case es::v1::StoreRequest::kStreamVersions: {
+      const auto& ids = request.stream_versions().stream_ids();
+      if (ids.size() > kMaxStreamVersions) {
+        ReplyError(routed.identity, request.request_id(), es::v1::ERROR_CODE_TOO_LARGE,
+                   "stream_versions asks for " + std::to_string(ids.size()) +
+                       " streams, the limit is " + std::to_string(kMaxStreamVersions));
+        return;
+      }
+      es::v1::StreamVersionsResult* versions = reply.mutable_stream_versions();
+      versions->mutable_versions()->Reserve(ids.size());
+      for (const std::string& id : ids) versions->add_versions(storage_.StreamVersion(id));
+      versions->set_head_position(storage_.Head());
+      break;
+    }
     case es::v1::StoreRequest::BODY_NOT_SET:
       // Also what a body from a newer schema (an unknown field) parses to.
       ReplyError(routed.identity, request.request_id(), es::v1::ERROR_CODE_BAD_REQUEST,
                  "StoreRequest has no known body: set one of append, append_many, read_stream, "
-                 "read_all, ping, stats, report_checkpoint, find_command");
+                 "read_all, ping, stats, report_checkpoint, find_command, stream_versions");
       return;
   }
   Reply(routed.identity, reply);

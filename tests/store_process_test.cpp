@@ -312,6 +312,7 @@ TEST_P(StoreProcessTest, AnswersReadsPingAndStatsOverTheWire) {
   ASSERT_TRUE(pong.has_pong());
   EXPECT_EQ(pong.pong().head_position(), 4u);
   EXPECT_EQ(pong.pong().service(), "store_service");
+  EXPECT_EQ(pong.pong().pid(), static_cast<uint32_t>(store.pid()));
   ASSERT_TRUE(stats.has_stats()) << stats.DebugString();
   EXPECT_EQ(stats.stats().head_position(), 4u);
   EXPECT_EQ(stats.stats().stream_count(), 2u);
@@ -321,6 +322,37 @@ TEST_P(StoreProcessTest, AnswersReadsPingAndStatsOverTheWire) {
   EXPECT_GT(stats.stats().events_per_s(), 0.0);
   EXPECT_EQ(stats.stats().engine(), GetParam().engine);
   EXPECT_GT(stats.stats().rss_bytes(), 0u);
+}
+
+// stream_versions: each stream's current version in the order asked (0 for
+// none), the head, and a clear refusal past the limit of 10,000 ids.
+TEST_P(StoreProcessTest, AnswersStreamVersionsInTheOrderAskedAndBoundsTheirNumber) {
+  ServiceProcess store = Start();
+  StoreTestClient client(context_, store.endpoint("requests"));
+  ASSERT_TRUE(
+      client.Call(AppendRequestOf(MakeAppend("acct-1", "c1", ExpectNoStream(), 2))).has_append());
+  ASSERT_TRUE(
+      client.Call(AppendRequestOf(MakeAppend("xfer-1", "c2", ExpectNoStream(), 1))).has_append());
+
+  es::v1::StoreRequest ask;
+  for (const char* id : {"xfer-1", "nobody", "acct-1", "xfer-1"}) {
+    ask.mutable_stream_versions()->add_stream_ids(id);
+  }
+  es::v1::StoreReply versions = client.Call(ask);
+  ASSERT_TRUE(versions.has_stream_versions()) << versions.DebugString();
+  ASSERT_EQ(versions.stream_versions().versions_size(), 4);
+  EXPECT_EQ(versions.stream_versions().versions(0), 1u);
+  EXPECT_EQ(versions.stream_versions().versions(1), 0u);
+  EXPECT_EQ(versions.stream_versions().versions(2), 2u);
+  EXPECT_EQ(versions.stream_versions().versions(3), 1u);
+  EXPECT_EQ(versions.stream_versions().head_position(), 3u);
+
+  es::v1::StoreRequest too_many;
+  for (int i = 0; i < 10'001; ++i) too_many.mutable_stream_versions()->add_stream_ids("s");
+  es::v1::StoreReply refused = client.Call(too_many);
+  ASSERT_TRUE(refused.has_error()) << refused.DebugString();
+  EXPECT_EQ(refused.error().code(), es::v1::ERROR_CODE_TOO_LARGE);
+  EXPECT_NE(refused.error().message().find("10000"), std::string::npos) << refused.error().message();
 }
 
 // The two reads behind account snapshots: a stream's last events
