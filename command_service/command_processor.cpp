@@ -77,9 +77,9 @@ constexpr const char* kStoreSilent = "the store did not answer; retry with the s
 
 }  // namespace
 
-CommandProcessor::CommandProcessor(StoreRpc& store, size_t cache_capacity, int max_conflict_retries,
+CommandProcessor::CommandProcessor(StoreCall store, size_t cache_capacity, int max_conflict_retries,
                                    uint64_t snapshot_every)
-    : store_(store),
+    : store_(std::move(store)),
       cache_(cache_capacity),
       max_conflict_retries_(max_conflict_retries),
       snapshot_every_(snapshot_every) {}
@@ -225,7 +225,7 @@ void CommandProcessor::ReadStreamTail(Aggregate* into, uint64_t from, Then then)
   read->set_from_version(from);
   read->set_max_count(1000);
   ++counters_.stream_reads;
-  store_.Call(request,
+  store_(request,
               [this, into, then = std::move(then)](std::optional<es::v1::StoreReply> reply) mutable {
                 if (!reply || !reply->has_read_stream()) return then(false);
                 const auto& result = reply->read_stream();
@@ -248,7 +248,7 @@ void CommandProcessor::LoadStream(Aggregate* into, Then then) {
   read->set_from_end(true);
   read->set_max_count(1);
   ++counters_.stream_reads;
-  store_.Call(request,
+  store_(request,
               [this, into, then = std::move(then)](std::optional<es::v1::StoreReply> reply) mutable {
                 if (!reply || !reply->has_read_stream()) return then(false);
                 const auto& events = reply->read_stream().events();
@@ -318,7 +318,7 @@ void CommandProcessor::MaybeSnapshot(Aggregate* aggregate) {
   event->set_event_id(es::bus::NewUuid());
   event->set_type(es::domain::SnapshotType());
   event->set_data(es::domain::SnapshotOf(state));
-  store_.Call(request, [this](std::optional<es::v1::StoreReply> reply) {
+  store_(request, [this](std::optional<es::v1::StoreReply> reply) {
     if (reply && reply->has_append() && !reply->append().duplicate()) ++counters_.snapshots_written;
   });
 }
@@ -336,7 +336,7 @@ void CommandProcessor::LookUpCommand(Job* job) {
   es::v1::StoreRequest request;
   request.mutable_find_command()->set_command_id(job->command().command_id());
   ++counters_.command_lookups;
-  store_.Call(request, [this, job](std::optional<es::v1::StoreReply> reply) {
+  store_(request, [this, job](std::optional<es::v1::StoreReply> reply) {
     if (!reply || !reply->has_find_command()) {
       return FinishRefused(job, es::v1::REFUSAL_CODE_UNAVAILABLE, kStoreSilent);
     }
@@ -505,9 +505,8 @@ void CommandProcessor::Append(Job* job) {
 }
 
 void CommandProcessor::FlushStoreRequests() {
-  auto send = [this](es::v1::StoreRequest request,
-                     std::function<void(std::optional<es::v1::StoreReply>)> reply) {
-    store_.Call(request, std::move(reply));
+  auto send = [this](es::v1::StoreRequest request, StoreReplyCallback reply) {
+    store_(request, std::move(reply));
   };
   counters_.version_probes += probes_.queued();
   counters_.probe_requests += probes_.Flush(send);

@@ -46,6 +46,11 @@
 namespace es::command {
 
 using StoreRpc = es::bus::AsyncRpc<es::v1::StoreRequest, es::v1::StoreReply>;
+// How the processor reaches the store: sends one request, and `reply` is
+// called once, later, with its answer (nullopt: none in time). The server
+// passes its StoreRpc; tests pass an in-memory store, without a socket.
+using StoreReplyCallback = std::function<void(std::optional<es::v1::StoreReply>)>;
+using StoreCall = std::function<void(es::v1::StoreRequest& request, StoreReplyCallback reply)>;
 
 struct ProcessorCounters {
   uint64_t commands = 0;
@@ -70,7 +75,7 @@ class CommandProcessor {
 
   // snapshot_every: append an account snapshot every this many events (0:
   // never; accounts then load their whole stream).
-  CommandProcessor(StoreRpc& store, size_t cache_capacity, int max_conflict_retries,
+  CommandProcessor(StoreCall store, size_t cache_capacity, int max_conflict_retries,
                    uint64_t snapshot_every = 0);
   ~CommandProcessor();
 
@@ -137,7 +142,7 @@ class CommandProcessor {
   void LoadAccountState(const std::string& account_id,
                         std::function<void(std::optional<es::domain::AccountState>)> then);
 
-  StoreRpc& store_;
+  StoreCall store_;
   AggregateCache cache_;
   int max_conflict_retries_;
   uint64_t snapshot_every_;

@@ -19,7 +19,9 @@ CommandServer::CommandServer(zmq::context_t& context, CommandServerOptions optio
       store_(context, options_.store_requests,
              es::bus::AsyncChannel::Options{.attempt_timeout = std::chrono::milliseconds(1000),
                                             .deadline = options_.store_timeout}),
-      processor_(store_, options_.cache_capacity, options_.max_conflict_retries,
+      processor_([this](es::v1::StoreRequest& request,
+                        StoreReplyCallback reply) { store_.Call(request, std::move(reply)); },
+                 options_.cache_capacity, options_.max_conflict_retries,
                  options_.snapshot_every) {
   router_.set(zmq::sockopt::linger, 1000);
   router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(4 * kMaxRequestBytes));

@@ -44,13 +44,6 @@ class CommandIdentityTest : public ::testing::Test {
   zmq::context_t context_{1};
 };
 
-es::v1::Command Close(const std::string& command_id, const std::string& account_id) {
-  es::v1::Command close;
-  close.set_command_id(command_id);
-  close.mutable_close_account()->set_account_id(account_id);
-  return close;
-}
-
 // The issue's example: `transfer A B 100 --command-id X` is refused (B is
 // unknown), B is opened, the same command with X must stay refused — on the
 // same instance, on another, and after a restart.
@@ -101,7 +94,7 @@ TEST_F(CommandIdentityTest, AnIdReusedForAnotherCommandIsRefused) {
   Accept(client, OpenAccountWith("open-a", "A", "Ann", 100));
   Accept(client, OpenAccountWith("open-b", "B", "Bob", 100));
   Accept(client, CreditWith("K", "A", 5));
-  ASSERT_EQ(Send(client, Close("R", "A")).refusal_code(), es::v1::REFUSAL_CODE_NONZERO_BALANCE);
+  ASSERT_EQ(Send(client, CloseAccountWith("R", "A")).refusal_code(), es::v1::REFUSAL_CODE_NONZERO_BALANCE);
   const uint64_t head = bank.StoreHead(context_);
 
   auto expect_conflict = [&](const es::v1::Command& command, const std::string& what) {
@@ -173,7 +166,7 @@ TEST_F(CommandIdentityTest, ARefundIsNeverRefused) {
   // The 100 out on the transfer counts against the ceiling: no more credit.
   EXPECT_EQ(Send(client, CreditWith("top-up", "A", 100)).refusal_code(),
             es::v1::REFUSAL_CODE_OVERFLOW);
-  Accept(client, Close("close-b", "B"));
+  Accept(client, CloseAccountWith("close-b", "B"));
 
   const es::v1::Command credit = CreditForTransferWith("saga-credit", "B", "T", 100, "A");
   es::v1::CommandOutcome refused_credit = Send(client, credit);
@@ -197,7 +190,7 @@ TEST_F(CommandIdentityTest, TwoInstancesAnswerAsOne) {
   EXPECT_EQ(Get(two, "D1").account().balance(), 50) << "a query from stale state";
   Accept(two, CreditWith("c1", "D1", 5));          // two's cache: 55
   Accept(one, DebitWith("d1", "D1", 55));          // one's cache was 50: a conflict, reloaded
-  Accept(two, Close("close-d1", "D1"));            // two's cache held 55: must see 0
+  Accept(two, CloseAccountWith("close-d1", "D1"));            // two's cache held 55: must see 0
   // One still caches D1 open: a transfer from it must see it closed.
   Accept(one, OpenAccountWith("open-e1", "E1", "Eve", 10));
   EXPECT_EQ(Send(one, TransferWith("t1", "T1", "E1", "D1", 5)).refusal_code(),

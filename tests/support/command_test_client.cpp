@@ -20,6 +20,13 @@ es::v1::Command OpenAccountWith(const std::string& command_id, const std::string
   return command;
 }
 
+es::v1::Command CloseAccountWith(const std::string& command_id, const std::string& account_id) {
+  es::v1::Command command;
+  command.set_command_id(command_id);
+  command.mutable_close_account()->set_account_id(account_id);
+  return command;
+}
+
 es::v1::Command CreditWith(const std::string& command_id, const std::string& account_id,
                            int64_t amount) {
   es::v1::Command command;

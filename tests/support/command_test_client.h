@@ -23,6 +23,7 @@ es::v1::Command CreditWith(const std::string& command_id, const std::string& acc
                            int64_t amount);
 es::v1::Command DebitWith(const std::string& command_id, const std::string& account_id,
                           int64_t amount);
+es::v1::Command CloseAccountWith(const std::string& command_id, const std::string& account_id);
 es::v1::Command TransferWith(const std::string& command_id, const std::string& transfer_id,
                              const std::string& from, const std::string& to, int64_t amount);
 
