@@ -168,6 +168,9 @@ AuditResult Audit(const AuditInput& input) {
       case OperationKind::kTransfer:
         expected_type = command.accepted ? "es.v1.MoneyTransferCreated" : "";
         break;
+      case OperationKind::kOpen:
+        expected_type = command.accepted ? "es.v1.AccountOpened" : "";
+        break;
       case OperationKind::kClose:
         // Closing a closed account is accepted with no event (its answer
         // recorded).
@@ -241,7 +244,95 @@ AuditResult Audit(const AuditInput& input) {
          std::to_string(debited) + " = " + std::to_string(result.money_expected));
   }
 
-  // 5. Every listener saw the store's sequence exactly once, in order.
+  // 5. Every command id got the same answer each time, and an id sent for
+  // another command, or outside its sender's namespace, was refused
+  // COMMAND_ID_CONFLICT and wrote nothing.
+  std::map<std::string, const Answer*> first_answers;
+  for (const auto& answer : input.answers) {
+    if (answer.role == AnswerRole::kFirst) first_answers.emplace(answer.command_id, &answer);
+  }
+  std::map<std::string, const Answer*> saga_repeats;
+  auto describe = [](const Answer& a) {
+    return std::string(a.accepted ? "accepted" : "refused ") +
+           (a.accepted ? "" : es::v1::RefusalCode_Name(a.code));
+  };
+  for (const auto& answer : input.answers) {
+    ++result.answers_checked;
+    switch (answer.role) {
+      case AnswerRole::kFirst:
+        break;
+      case AnswerRole::kResend: {
+        ++result.resends;
+        auto first = first_answers.find(answer.command_id);
+        if (first == first_answers.end()) {
+          fail("re-sent command " + answer.command_id + " has no first answer");
+        } else if (first->second->accepted != answer.accepted ||
+                   first->second->code != answer.code) {
+          fail("command " + answer.command_id + " (" + answer.what + ") was first " +
+               describe(*first->second) + ", then " + describe(answer));
+        }
+        break;
+      }
+      case AnswerRole::kReuse:
+      case AnswerRole::kReserved:
+        ++result.conflicts;
+        if (answer.accepted || answer.code != es::v1::REFUSAL_CODE_COMMAND_ID_CONFLICT) {
+          fail(std::string(answer.role == AnswerRole::kReuse ? "reused id " : "reserved id ") +
+               answer.command_id + " for " + answer.what + " was " + describe(answer) +
+               ", not COMMAND_ID_CONFLICT");
+        }
+        break;
+      case AnswerRole::kSagaRepeat: {
+        ++result.resends;
+        if (!answer.accepted && answer.events_written == 0 && !answer.duplicate) {
+          fail("saga step " + answer.command_id + " (" + answer.what + ") sent again was " +
+               describe(answer) + " with nothing recorded");
+        }
+        auto [it, inserted] = saga_repeats.emplace(answer.command_id, &answer);
+        if (!inserted && (it->second->accepted != answer.accepted ||
+                          it->second->code != answer.code)) {
+          fail("saga step " + answer.command_id + " was " + describe(*it->second) +
+               " when sent again, then " + describe(answer));
+        }
+        break;
+      }
+    }
+  }
+  for (const auto& id : input.never_written) {
+    auto it = by_command.find(id);
+    if (it != by_command.end()) {
+      fail("refused command " + id + " wrote " + std::to_string(it->second.size()) +
+           " records (" + it->second[0]->type() + ")");
+    }
+  }
+  if (result.transfers_failed_refused_credit == 0) {
+    fail("no transfer took the refund path (credit refused, refunded)");
+  }
+  for (size_t i = 0; i < input.other_instances_balances.size(); ++i) {
+    for (const auto& [account, balance] : input.final_balances) {
+      auto it = input.other_instances_balances[i].find(account);
+      const int64_t other = it == input.other_instances_balances[i].end() ? -1 : it->second;
+      if (other != balance) {
+        fail("command_service " + std::to_string(i + 1) + " says " + account + " holds " +
+             std::to_string(other) + ", command_service 0 " + std::to_string(balance));
+      }
+    }
+  }
+
+  // 6. The saga never met an answer it did not expect but for "not now"
+  // while processes died: nothing parked, and no alarm in the clean phase.
+  if (input.saga.parked_at_end != 0 || input.saga.parked_logged != 0) {
+    fail("the saga parked transfers: " + std::to_string(input.saga.parked_logged) +
+         " ALARM parked lines, " + std::to_string(input.saga.parked_at_end) + " parked at the end");
+  }
+  if (input.saga.clean_phase_ran &&
+      input.saga.alarms_after_clean != input.saga.alarms_before_clean) {
+    fail("the saga raised " +
+         std::to_string(input.saga.alarms_after_clean - input.saga.alarms_before_clean) +
+         " alarms in the clean phase (no kills)");
+  }
+
+  // 7. Every listener saw the store's sequence exactly once, in order.
   for (size_t l = 0; l < input.listeners.size(); ++l) {
     const auto& lines = input.listeners[l];
     if (lines.size() != input.log.size()) {
