@@ -288,6 +288,18 @@ AuditResult Audit(const AuditInput& input) {
           fail("saga step " + answer.command_id + " (" + answer.what + ") sent again was " +
                describe(answer) + " with nothing recorded");
         }
+        // The saga's step wrote its event under this id; the answer again
+        // is that event's: a refusal for the recorded failures, else accepted.
+        auto records = by_command.find(answer.command_id);
+        if (records == by_command.end()) {
+          fail("saga step " + answer.command_id + " sent again has no record in the log");
+        } else {
+          const bool refused_step = records->second[0]->type().ends_with("Failed");
+          if (answer.accepted == refused_step) {
+            fail("saga step " + answer.command_id + " (" + records->second[0]->type() +
+                 ") sent again was " + describe(answer));
+          }
+        }
         auto [it, inserted] = saga_repeats.emplace(answer.command_id, &answer);
         if (!inserted && (it->second->accepted != answer.accepted ||
                           it->second->code != answer.code)) {
