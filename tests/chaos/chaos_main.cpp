@@ -624,6 +624,15 @@ class Flood {
 
   uint64_t sent() const { return sent_; }
   uint64_t refused() const { return refused_; }
+  // "name sent/not taken" for each service, after Run.
+  std::string PerService() const {
+    std::string text;
+    for (size_t i = 0; i < names_.size(); ++i) {
+      text += (i ? ", " : "") + names_[i] + " " + std::to_string(sent_by_[i]) + "/" +
+              std::to_string(refused_by_[i]);
+    }
+    return text;
+  }
 
  private:
   void AddSocket(const std::string& endpoint, bool commands) {
@@ -631,10 +640,15 @@ class Flood {
     socket.set(zmq::sockopt::linger, 0);
     socket.connect(endpoint);
     sockets_.push_back({std::move(socket), commands});
+    names_.push_back(commands ? "command_service-" + std::to_string(sockets_.size() - 1)
+                              : "store_service");
+    sent_by_.push_back(0);
+    refused_by_.push_back(0);
   }
 
   void SendOne() {
-    auto& [socket, commands] = sockets_[rng_() % sockets_.size()];
+    const size_t target = rng_() % sockets_.size();
+    auto& [socket, commands] = sockets_[target];
     std::string body;
     if (commands) {
       es::v1::CommandRequest request;
@@ -659,8 +673,10 @@ class Flood {
     if (socket.send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait) &&
         socket.send(zmq::buffer(body), zmq::send_flags::dontwait)) {
       ++sent_;
+      ++sent_by_[target];
     } else {
       ++refused_;
+      ++refused_by_[target];
     }
   }
 
@@ -669,6 +685,8 @@ class Flood {
   Shared& shared_;
   zmq::context_t context_{1};
   std::vector<std::pair<zmq::socket_t, bool>> sockets_;  // (socket, is a command service)
+  std::vector<std::string> names_;
+  std::vector<uint64_t> sent_by_, refused_by_;
   uint64_t request_id_ = 0;
   std::atomic<uint64_t> sent_{0}, refused_{0};
 };
@@ -925,8 +943,9 @@ int RunChaos(Settings settings) {
               (unsigned long long)result.answers_checked, (unsigned long long)result.resends,
               (unsigned long long)result.conflicts);
   std::printf("client retries         %llu\n", (unsigned long long)shared.retries.load());
-  std::printf("flood (never read)     %llu requests sent, %llu not taken\n",
-              (unsigned long long)flood.sent(), (unsigned long long)flood.refused());
+  std::printf("flood (never read)     %llu requests sent, %llu not taken (sent/not taken: %s)\n",
+              (unsigned long long)flood.sent(), (unsigned long long)flood.refused(),
+              flood.PerService().c_str());
   std::printf("events in the store    %zu\n", input.log.size());
   std::printf(
       "transfers              completed %llu, failed (lack of funds) %llu, failed "
