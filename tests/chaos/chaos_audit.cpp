@@ -71,10 +71,20 @@ void CheckSnapshot(const es::v1::EventRecord& event, const AccountHistories& acc
 
 AuditResult Audit(const AuditInput& input) {
   AuditResult result;
+  // At most 12 failures shown per section of the audit, so that one kind of
+  // failure does not hide the others; the rest are counted.
+  int section = 0;
+  std::map<int, uint64_t> suppressed;
+  std::map<int, int> shown;
   auto fail = [&](std::string message) {
-    if (result.failures.size() < 50) result.failures.push_back(std::move(message));
+    if (shown[section]++ < 12) {
+      result.failures.push_back(std::move(message));
+    } else {
+      ++suppressed[section];
+    }
   };
 
+  section = 1;
   // 1. The log itself: gap-free positions, and one append per command id.
   std::map<std::string, std::vector<const es::v1::EventRecord*>> by_command;
   std::map<std::string, TransferTrace> transfers;
@@ -143,6 +153,7 @@ AuditResult Audit(const AuditInput& input) {
     }
   }
 
+  section = 2;
   // 2. Every acknowledged command took effect exactly once, as answered.
   int64_t credited = 0, debited = 0;
   for (const auto& command : input.acknowledged) {
@@ -204,6 +215,7 @@ AuditResult Audit(const AuditInput& input) {
     }
   }
 
+  section = 3;
   // 3. Every transfer finished, and no step happened twice.
   for (const auto& [id, t] : transfers) {
     const int terminal = t.completed + t.failed_lack_of_funds + t.failed_refused_credit;
@@ -233,6 +245,7 @@ AuditResult Audit(const AuditInput& input) {
     result.transfers_failed_refused_credit += t.failed_refused_credit;
   }
 
+  section = 4;
   // 4. Money is neither created nor lost.
   int64_t opening = 0;
   for (const auto& [account, balance] : input.opening_balances) opening += balance;
@@ -244,6 +257,7 @@ AuditResult Audit(const AuditInput& input) {
          std::to_string(debited) + " = " + std::to_string(result.money_expected));
   }
 
+  section = 5;
   // 5. Every command id got the same answer each time, and an id sent for
   // another command, or outside its sender's namespace, was refused
   // COMMAND_ID_CONFLICT and wrote nothing.
@@ -331,6 +345,7 @@ AuditResult Audit(const AuditInput& input) {
     }
   }
 
+  section = 6;
   // 6. The saga never met an answer it did not expect but for "not now"
   // while processes died: nothing parked, and no alarm in the clean phase.
   if (input.saga.parked_at_end != 0 || input.saga.parked_logged != 0) {
@@ -344,6 +359,7 @@ AuditResult Audit(const AuditInput& input) {
          " alarms in the clean phase (no kills)");
   }
 
+  section = 7;
   // 7. Every listener saw the store's sequence exactly once, in order.
   for (size_t l = 0; l < input.listeners.size(); ++l) {
     const auto& lines = input.listeners[l];
@@ -360,6 +376,10 @@ AuditResult Audit(const AuditInput& input) {
         break;
       }
     }
+  }
+  for (const auto& [where, count] : suppressed) {
+    result.failures.push_back("... and " + std::to_string(count) +
+                              " more failures in audit section " + std::to_string(where));
   }
   return result;
 }
