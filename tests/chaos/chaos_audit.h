@@ -54,6 +54,7 @@ struct Answer {
 // What the saga reported at the end, and across its restarts.
 struct SagaReport {
   uint64_t parked_at_end = 0;            // transfers_parked in its final stats
+  uint64_t alarms_at_end = 0;            // alarms in its final stats (this incarnation)
   uint64_t parked_logged = 0;            // "ALARM parked" lines in its log, every incarnation
   uint64_t alarms_before_clean = 0;      // alarms when the kills were over and it was quiet
   uint64_t alarms_after_clean = 0;       // alarms after the clean phase, quiet again

@@ -893,7 +893,19 @@ int RunChaos(Settings settings) {
   }
   stop_flood = true;
   flood_thread.join();
-  if (quiet) saga_report.parked_at_end = quiet->transfers_parked();
+  {
+    // The saga's final word, quiet or not.
+    es::v1::SagaRequest stats_request;
+    stats_request.mutable_stats();
+    auto saga =
+        Ask<es::v1::SagaRequest, es::v1::SagaReply>(context, cluster.saga_control(), stats_request);
+    if (saga && saga->has_stats()) {
+      saga_report.parked_at_end = saga->stats().transfers_parked();
+      saga_report.alarms_at_end = saga->stats().alarms();
+    } else {
+      failures.push_back("the saga did not answer its stats at the end");
+    }
+  }
   saga_report.parked_logged = CountLines(cluster.LogPath("saga_service"), "ALARM parked");
 
   AuditInput input;
@@ -956,10 +968,15 @@ int RunChaos(Settings settings) {
       (unsigned long long)result.transfers_unfinished);
   std::printf("money                  expected %lld, found %lld\n",
               (long long)result.money_expected, (long long)result.money_found);
-  std::printf("saga alarms            %llu when quiet after the kills, %llu after the clean phase; "
-              "parked %llu logged, %llu at the end\n",
-              (unsigned long long)saga_report.alarms_before_clean,
-              (unsigned long long)saga_report.alarms_after_clean,
+  std::printf("saga alarms            %llu at the end", (unsigned long long)saga_report.alarms_at_end);
+  if (saga_report.clean_phase_ran) {
+    std::printf(" (%llu when quiet after the kills, %llu after the clean phase)",
+                (unsigned long long)saga_report.alarms_before_clean,
+                (unsigned long long)saga_report.alarms_after_clean);
+  } else {
+    std::printf(" (no clean phase)");
+  }
+  std::printf("; parked %llu logged, %llu at the end\n",
               (unsigned long long)saga_report.parked_logged,
               (unsigned long long)saga_report.parked_at_end);
   std::printf("kills                 ");
