@@ -71,10 +71,20 @@ void CheckSnapshot(const es::v1::EventRecord& event, const AccountHistories& acc
 
 AuditResult Audit(const AuditInput& input) {
   AuditResult result;
+  // At most 12 failures shown per section of the audit, so that one kind of
+  // failure does not hide the others; the rest are counted.
+  int section = 0;
+  std::map<int, uint64_t> suppressed;
+  std::map<int, int> shown;
   auto fail = [&](std::string message) {
-    if (result.failures.size() < 50) result.failures.push_back(std::move(message));
+    if (shown[section]++ < 12) {
+      result.failures.push_back(std::move(message));
+    } else {
+      ++suppressed[section];
+    }
   };
 
+  section = 1;
   // 1. The log itself: gap-free positions, and one append per command id.
   std::map<std::string, std::vector<const es::v1::EventRecord*>> by_command;
   std::map<std::string, TransferTrace> transfers;
@@ -143,6 +153,7 @@ AuditResult Audit(const AuditInput& input) {
     }
   }
 
+  section = 2;
   // 2. Every acknowledged command took effect exactly once, as answered.
   int64_t credited = 0, debited = 0;
   for (const auto& command : input.acknowledged) {
@@ -167,6 +178,9 @@ AuditResult Audit(const AuditInput& input) {
         break;
       case OperationKind::kTransfer:
         expected_type = command.accepted ? "es.v1.MoneyTransferCreated" : "";
+        break;
+      case OperationKind::kOpen:
+        expected_type = command.accepted ? "es.v1.AccountOpened" : "";
         break;
       case OperationKind::kClose:
         // Closing a closed account is accepted with no event (its answer
@@ -201,6 +215,7 @@ AuditResult Audit(const AuditInput& input) {
     }
   }
 
+  section = 3;
   // 3. Every transfer finished, and no step happened twice.
   for (const auto& [id, t] : transfers) {
     const int terminal = t.completed + t.failed_lack_of_funds + t.failed_refused_credit;
@@ -230,6 +245,7 @@ AuditResult Audit(const AuditInput& input) {
     result.transfers_failed_refused_credit += t.failed_refused_credit;
   }
 
+  section = 4;
   // 4. Money is neither created nor lost.
   int64_t opening = 0;
   for (const auto& [account, balance] : input.opening_balances) opening += balance;
@@ -241,7 +257,110 @@ AuditResult Audit(const AuditInput& input) {
          std::to_string(debited) + " = " + std::to_string(result.money_expected));
   }
 
-  // 5. Every listener saw the store's sequence exactly once, in order.
+  section = 5;
+  // 5. Every command id got the same answer each time, and an id sent for
+  // another command, or outside its sender's namespace, was refused
+  // COMMAND_ID_CONFLICT and wrote nothing.
+  std::map<std::string, const Answer*> first_answers;
+  for (const auto& answer : input.answers) {
+    if (answer.role == AnswerRole::kFirst) first_answers.emplace(answer.command_id, &answer);
+  }
+  std::map<std::string, const Answer*> saga_repeats;
+  auto describe = [](const Answer& a) {
+    return std::string(a.accepted ? "accepted" : "refused ") +
+           (a.accepted ? "" : es::v1::RefusalCode_Name(a.code));
+  };
+  for (const auto& answer : input.answers) {
+    ++result.answers_checked;
+    switch (answer.role) {
+      case AnswerRole::kFirst:
+        break;
+      case AnswerRole::kResend: {
+        ++result.resends;
+        auto first = first_answers.find(answer.command_id);
+        if (first == first_answers.end()) {
+          fail("re-sent command " + answer.command_id + " has no first answer");
+        } else if (first->second->accepted != answer.accepted ||
+                   first->second->code != answer.code) {
+          fail("command " + answer.command_id + " (" + answer.what + ") was first " +
+               describe(*first->second) + ", then " + describe(answer));
+        }
+        break;
+      }
+      case AnswerRole::kReuse:
+      case AnswerRole::kReserved:
+        ++result.conflicts;
+        if (answer.accepted || answer.code != es::v1::REFUSAL_CODE_COMMAND_ID_CONFLICT) {
+          fail(std::string(answer.role == AnswerRole::kReuse ? "reused id " : "reserved id ") +
+               answer.command_id + " for " + answer.what + " was " + describe(answer) +
+               ", not COMMAND_ID_CONFLICT");
+        }
+        break;
+      case AnswerRole::kSagaRepeat: {
+        ++result.resends;
+        if (!answer.accepted && answer.events_written == 0 && !answer.duplicate) {
+          fail("saga step " + answer.command_id + " (" + answer.what + ") sent again was " +
+               describe(answer) + " with nothing recorded");
+        }
+        // The saga's step wrote its event under this id; the answer again
+        // is that event's: a refusal for the recorded failures, else accepted.
+        auto records = by_command.find(answer.command_id);
+        if (records == by_command.end()) {
+          fail("saga step " + answer.command_id + " sent again has no record in the log");
+        } else {
+          const bool refused_step = records->second[0]->type().ends_with("Failed");
+          if (answer.accepted == refused_step) {
+            fail("saga step " + answer.command_id + " (" + records->second[0]->type() +
+                 ") sent again was " + describe(answer));
+          }
+        }
+        auto [it, inserted] = saga_repeats.emplace(answer.command_id, &answer);
+        if (!inserted && (it->second->accepted != answer.accepted ||
+                          it->second->code != answer.code)) {
+          fail("saga step " + answer.command_id + " was " + describe(*it->second) +
+               " when sent again, then " + describe(answer));
+        }
+        break;
+      }
+    }
+  }
+  for (const auto& id : input.never_written) {
+    auto it = by_command.find(id);
+    if (it != by_command.end()) {
+      fail("refused command " + id + " wrote " + std::to_string(it->second.size()) +
+           " records (" + it->second[0]->type() + ")");
+    }
+  }
+  if (result.transfers_failed_refused_credit == 0) {
+    fail("no transfer took the refund path (credit refused, refunded)");
+  }
+  for (size_t i = 0; i < input.other_instances_balances.size(); ++i) {
+    for (const auto& [account, balance] : input.final_balances) {
+      auto it = input.other_instances_balances[i].find(account);
+      const int64_t other = it == input.other_instances_balances[i].end() ? -1 : it->second;
+      if (other != balance) {
+        fail("command_service " + std::to_string(i + 1) + " says " + account + " holds " +
+             std::to_string(other) + ", command_service 0 " + std::to_string(balance));
+      }
+    }
+  }
+
+  section = 6;
+  // 6. The saga never met an answer it did not expect but for "not now"
+  // while processes died: nothing parked, and no alarm in the clean phase.
+  if (input.saga.parked_at_end != 0 || input.saga.parked_logged != 0) {
+    fail("the saga parked transfers: " + std::to_string(input.saga.parked_logged) +
+         " ALARM parked lines, " + std::to_string(input.saga.parked_at_end) + " parked at the end");
+  }
+  if (input.saga.clean_phase_ran &&
+      input.saga.alarms_after_clean != input.saga.alarms_before_clean) {
+    fail("the saga raised " +
+         std::to_string(input.saga.alarms_after_clean - input.saga.alarms_before_clean) +
+         " alarms in the clean phase (no kills)");
+  }
+
+  section = 7;
+  // 7. Every listener saw the store's sequence exactly once, in order.
   for (size_t l = 0; l < input.listeners.size(); ++l) {
     const auto& lines = input.listeners[l];
     if (lines.size() != input.log.size()) {
@@ -257,6 +376,10 @@ AuditResult Audit(const AuditInput& input) {
         break;
       }
     }
+  }
+  for (const auto& [where, count] : suppressed) {
+    result.failures.push_back("... and " + std::to_string(count) +
+                              " more failures in audit section " + std::to_string(where));
   }
   return result;
 }
