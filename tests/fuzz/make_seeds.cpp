@@ -4,7 +4,9 @@
 // (scripts/fuzz --seeds rewrites them); the fuzzers grow from them.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <filesystem>
 #include <fstream>
 #include <iostream>

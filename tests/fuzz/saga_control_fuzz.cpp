@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t flags = input.Int<uint8_t>();
   const std::string_view body = input.Rest();
   es::bus::RoutedRequest request;
-  request.identity = zmq::message_t(std::string_view("peer"));
+  request.identity = zmq::message_t("peer", 4);
   request.body = zmq::message_t(body.data(), body.size());
   if (flags & 1) request.frame_error = "wrong number of frames";
   int stats_asked = 0;
