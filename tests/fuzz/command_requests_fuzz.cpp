@@ -31,6 +31,21 @@ namespace {
 using es::domain::AggregateState;
 using es::fuzz::Fail;
 
+// `bytes` printable (a failure message must show what the fuzzer made).
+std::string Escaped(std::string_view bytes) {
+  std::string text;
+  for (const char c : bytes) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      text += c;
+    } else {
+      char hex[5];
+      snprintf(hex, sizeof(hex), "\\x%02x", static_cast<unsigned char>(c));
+      text += hex;
+    }
+  }
+  return text;
+}
+
 // What the state says, comparable: the snapshot for an account, the fields
 // for a transfer, and the corruption either way.
 std::string Describe(const AggregateState& state) {
@@ -48,7 +63,7 @@ std::string Describe(const AggregateState& state) {
             std::to_string(static_cast<int>(t.status)) + "|" +
             std::to_string(static_cast<int>(t.failure_reason));
   }
-  return text;
+  return Escaped(text);
 }
 
 }  // namespace
@@ -88,7 +103,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string snapshot = es::domain::SnapshotOf(state);
     AggregateState restored = es::domain::EmptyAggregate(*kind);
     if (!es::domain::Restore(restored, *stream, es::domain::SnapshotType(), snapshot)) {
-      if (state.account.exists) Fail("the snapshot of a folded account does not restore");
+      if (state.account.exists) {
+        Fail("the snapshot of a folded account does not restore: " + Describe(state));
+      }
     } else if (es::domain::SnapshotOf(restored) != snapshot) {
       Fail("a restored snapshot differs from the state it was taken of");
     }
