@@ -50,11 +50,35 @@ void PublishFrames(zmq::socket_t& publisher, std::string_view topic, zmq::messag
 
 }  // namespace
 
+class StoreServer::SocketOutput final : public StoreOutput {
+ public:
+  SocketOutput(zmq::socket_t& router, zmq::socket_t& publisher)
+      : router_(router), publisher_(publisher) {}
+  void Reply(const zmq::message_t& identity, zmq::message_t body) override {
+    bus::SendRouted(router_, identity, std::move(body));
+  }
+  void Publish(std::string_view topic, zmq::message_t body) override {
+    PublishFrames(publisher_, topic, std::move(body));
+  }
+
+ private:
+  zmq::socket_t& router_;
+  zmq::socket_t& publisher_;
+};
+
 StoreServer::StoreServer(zmq::context_t& context, EventStorage& storage, StoreServerOptions options)
     : storage_(storage),
       options_(std::move(options)),
       router_(context, zmq::socket_type::router),
       publisher_(context, zmq::socket_type::xpub),
+      socket_output_(std::make_unique<SocketOutput>(router_, publisher_)),
+      output_(socket_output_.get()),
+      throughput_(SteadyClock::now()) {}
+
+StoreServer::StoreServer(EventStorage& storage, StoreServerOptions options, StoreOutput& output)
+    : storage_(storage),
+      options_(std::move(options)),
+      output_(&output),
       throughput_(SteadyClock::now()) {}
 
 StoreServer::~StoreServer() { Close(); }
@@ -129,6 +153,17 @@ void StoreServer::FinishSubmittedBatches() {
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) throw;
     }
+  }
+}
+
+void StoreServer::ServeRequests(std::span<bus::RoutedRequest> requests) {
+  SubmittedBatch batch;
+  batch.arena = TakeArena();
+  for (bus::RoutedRequest& routed : requests) HandleRequest(routed, &batch);
+  if (batch.appends.empty()) {
+    ReturnArena(std::move(batch.arena));
+  } else {
+    SubmitAppends(std::move(batch));
   }
 }
 
@@ -436,27 +471,27 @@ void StoreServer::AnswerAndPublish(const SubmittedBatch& batch,
     const es::v1::AppendRequest& request = *batch.requests[i];
     for (int e = 0; e < request.events_size(); ++e) {
       const CommittedEvent event{&request, e, &outcome.result, batch.recorded_at_us};
-      if (events) PublishFrames(publisher_, request.stream_id(), EncodeLiveEvent(event));
+      if (events) output_->Publish(request.stream_id(), EncodeLiveEvent(event));
       if (!batches) continue;
       pending.push_back(event);
       if (pending.size() == kBatchEvents) {
-        PublishFrames(publisher_, kBatchTopic, EncodeLiveBatch(pending));
+        output_->Publish(kBatchTopic, EncodeLiveBatch(pending));
         pending.clear();
       }
     }
   }
-  if (batches && !pending.empty()) PublishFrames(publisher_, kBatchTopic, EncodeLiveBatch(pending));
+  if (batches && !pending.empty()) output_->Publish(kBatchTopic, EncodeLiveBatch(pending));
 }
 
 void StoreServer::PublishHeartbeat() {
   es::v1::LiveMessage message;
   message.mutable_heartbeat()->set_head_position(storage_.Head());
   message.mutable_heartbeat()->set_sent_at_us(NowMicros());
-  PublishFrames(publisher_, kHeartbeatTopic, SerializedMessage(message));
+  output_->Publish(kHeartbeatTopic, SerializedMessage(message));
 }
 
 void StoreServer::Reply(const zmq::message_t& identity, const es::v1::StoreReply& reply) {
-  bus::SendRouted(router_, identity, SerializedMessage(reply));
+  output_->Reply(identity, SerializedMessage(reply));
 }
 
 void StoreServer::ReplyError(const zmq::message_t& identity, uint64_t request_id,

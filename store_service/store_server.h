@@ -29,7 +29,9 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 #include <zmq.hpp>
 
@@ -60,10 +62,26 @@ struct StoreServerOptions {
   uint32_t max_read_count = 10'000;
 };
 
+// Where the request handling's output goes: the server's own sockets, or,
+// for a harness that drives the handling without sockets (the fuzz target
+// tests/fuzz/store_requests_fuzz.cpp), whatever it captures them with.
+class StoreOutput {
+ public:
+  virtual ~StoreOutput() = default;
+  // A reply to the peer `identity`.
+  virtual void Reply(const zmq::message_t& identity, zmq::message_t body) = 0;
+  // A published message [topic][body].
+  virtual void Publish(std::string_view topic, zmq::message_t body) = 0;
+};
+
 class StoreServer {
  public:
   // `context` and `storage` (already open) must outlive the server.
   StoreServer(zmq::context_t& context, EventStorage& storage, StoreServerOptions options);
+  // Without sockets (no Bind, no Run): requests are handed in with
+  // ServeRequests, and replies and published messages go to `output`,
+  // which must outlive the server.
+  StoreServer(EventStorage& storage, StoreServerOptions options, StoreOutput& output);
   ~StoreServer();
 
   StoreServer(const StoreServer&) = delete;
@@ -82,7 +100,18 @@ class StoreServer {
   // the sockets are closed.
   void Run(const std::atomic<bool>& stop_requested);
 
+  // One turn of the loop over `requests`, as if drained from the socket:
+  // reads and pings answered at once, appends submitted as one batch.
+  // CompleteSubmittedBatches answers and publishes what has completed;
+  // FinishSubmittedBatches waits for every submitted batch first.
+  void ServeRequests(std::span<bus::RoutedRequest> requests);
+  void CompleteSubmittedBatches();
+  void FinishSubmittedBatches();
+  // A subscription message as the XPUB socket passes it on.
+  void NoteSubscription(std::string_view message) { listeners_.OnSubscriptionMessage(message); }
+
  private:
+  class SocketOutput;
   // An append or append_many request drained in this turn, waiting for the
   // group commit.
   struct PendingAppend {
@@ -111,10 +140,6 @@ class StoreServer {
   void SubmitAppends(SubmittedBatch batch);
   std::unique_ptr<google::protobuf::Arena> TakeArena();
   void ReturnArena(std::unique_ptr<google::protobuf::Arena> arena);
-  // Answers and publishes every batch the storage has completed.
-  void CompleteSubmittedBatches();
-  // Waits until every submitted batch is completed (shutdown).
-  void FinishSubmittedBatches();
   void AnswerAndPublish(const SubmittedBatch& batch, const std::vector<AppendOutcome>& outcomes);
   void PublishHeartbeat();
   void Reply(const zmq::message_t& identity, const es::v1::StoreReply& reply);
@@ -132,6 +157,8 @@ class StoreServer {
   zmq::socket_t publisher_;
   std::string bound_requests_endpoint_;
   std::string bound_events_endpoint_;
+  std::unique_ptr<StoreOutput> socket_output_;  // over router_ and publisher_, if they exist
+  StoreOutput* output_;
 
   // Reused for every acknowledgement (their strings keep their capacity).
   es::v1::StoreReply append_reply_;
