@@ -30,8 +30,7 @@ Aggregate* AggregateCache::Get(const std::string& stream_id) {
   aggregate->stream_id = stream_id;
   // Handle() admits only aggregate streams; anything else folds as an
   // account and is refused as corrupt at its first record.
-  aggregate->state = es::domain::EmptyAggregate(
-      es::domain::KindOfStream(stream_id).value_or(es::domain::AggregateKind::kAccount));
+  aggregate->state = es::domain::AggregateOfStream(stream_id);
   Aggregate* raw = aggregate.get();
   entries_.emplace(std::string_view(raw->stream_id), std::move(aggregate));
   PushNewest(raw);

@@ -62,7 +62,7 @@ struct Aggregate {
 
   void Reset() {
     loaded = false;
-    state = es::domain::EmptyAggregate(state.kind);
+    state = es::domain::AggregateOfStream(stream_id);
     outcomes.clear();
     outcomes_partial = false;
     snapshot_version = 0;

@@ -420,7 +420,7 @@ void CommandProcessor::LoadAccountState(
   const std::string stream = es::domain::AccountStreamId(account_id);
   auto scratch = std::make_shared<Aggregate>();
   scratch->stream_id = stream;
-  scratch->state = es::domain::EmptyAggregate(es::domain::AggregateKind::kAccount);
+  scratch->state = es::domain::AggregateOfStream(stream);
   auto done = [scratch, then = std::move(then)](bool ok) {
     if (!ok) return then(std::nullopt);
     then(scratch->state.account);

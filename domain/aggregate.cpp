@@ -55,6 +55,16 @@ std::optional<RecordedAnswer> RecordedRefusal(const AccountState& before, const 
   return std::nullopt;
 }
 
+// The id an opening event gives its aggregate (AccountOpened,
+// MoneyTransferCreated); nullptr for every other event.
+const std::string* OpenedId(const DomainEvent& event) {
+  if (const auto* opened = std::get_if<es::v1::AccountOpened>(&event)) return &opened->account_id();
+  if (const auto* created = std::get_if<es::v1::MoneyTransferCreated>(&event)) {
+    return &created->transfer_id();
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 std::optional<AggregateKind> KindOfStream(std::string_view stream_id) {
@@ -71,6 +81,17 @@ const std::string& AggregateState::corruption() const {
 AggregateState EmptyAggregate(AggregateKind kind) {
   AggregateState state;
   state.kind = kind;
+  return state;
+}
+
+AggregateState AggregateOfStream(std::string_view stream_id) {
+  const std::optional<AggregateKind> kind = KindOfStream(stream_id);
+  AggregateState state = EmptyAggregate(kind.value_or(AggregateKind::kAccount));
+  if (kind) {
+    const std::string_view prefix =
+        *kind == AggregateKind::kAccount ? kAccountStreamPrefix : kTransferStreamPrefix;
+    state.id = std::string(stream_id.substr(prefix.size()));
+  }
   return state;
 }
 
@@ -103,6 +124,14 @@ RecordedAnswer Apply(AggregateState& state, std::string_view type, std::string_v
       state.corrupt = "record " + std::to_string(stream_version) + " of type " +
                       std::string(type) +
                       (event ? " belongs to another aggregate" : " is no event of this domain");
+    }
+    return RecordedAnswer{};
+  }
+  if (const std::string* opened = OpenedId(*event);
+      opened != nullptr && !opened->empty() && !state.id.empty() && *opened != state.id) {
+    if (state.corrupt.empty()) {
+      state.corrupt = "record " + std::to_string(stream_version) + " (" + std::string(type) +
+                      ") opens '" + *opened + "' on the stream of '" + state.id + "'";
     }
     return RecordedAnswer{};
   }

@@ -26,6 +26,10 @@ std::optional<AggregateKind> KindOfStream(std::string_view stream_id);
 
 struct AggregateState {
   AggregateKind kind = AggregateKind::kAccount;
+  // The aggregate's id, from its stream ("account-<id>"): an event that
+  // opens another aggregate on this stream makes it corrupt. Empty: not
+  // checked (a fold of records read out of context).
+  std::string id;
   AccountState account;    // kind == kAccount
   TransferState transfer;  // kind == kTransfer
   // The stream's version: every record counts, domain event or not.
@@ -43,6 +47,9 @@ struct AggregateState {
 
 // A fresh state of `kind`.
 AggregateState EmptyAggregate(AggregateKind kind);
+// The fresh state of the aggregate `stream_id` holds: its kind (an account
+// for a stream of no kind, which is corrupt at its first record) and id.
+AggregateState AggregateOfStream(std::string_view stream_id);
 
 // The decision for `command` (one of the kind's commands) against `state`.
 Decision Decide(const AggregateState& state, const es::v1::Command& command);

@@ -6,6 +6,8 @@
 #include <string>
 
 #include "domain/account.h"
+#include "domain/aggregate.h"
+#include "domain/event_codec.h"
 #include "domain/validation.h"
 #include "domain_test_support.h"
 
@@ -526,6 +528,42 @@ TEST(AccountFold, MarksEventsThatCannotApplyCorrupt) {
   refund.set_amount(1);
   EXPECT_FALSE(FoldAccount({refund}, OpenedAccount("a1", 100)).corrupt.empty());
   EXPECT_TRUE(FoldAccount({CreditedEvent("a1", 1)}, OpenedAccount("a1", 100)).corrupt.empty());
+}
+
+// A stream "account-X" whose AccountOpened names another account (a raw
+// append can write anything) is corrupt, not account Y under X's stream:
+// found by the command_requests fuzzer.
+TEST(AccountFold, AnOpeningOfAnotherAggregateOnAStreamMarksItCorrupt) {
+  es::domain::AggregateState state = es::domain::AggregateOfStream("account-X");
+  EXPECT_EQ(state.id, "X");
+  es::v1::AccountOpened other;
+  other.set_account_id("Y");
+  other.set_owner("Mallory");
+  other.set_initial_balance(1000);
+  const es::domain::EncodedEvent opened = es::domain::EncodeEvent(other);
+  es::domain::Apply(state, opened.type, opened.data, 1);
+  EXPECT_FALSE(state.account.exists);
+  EXPECT_NE(state.corruption().find("opens 'Y' on the stream of 'X'"), std::string::npos)
+      << state.corruption();
+  Decision decision = es::domain::Decide(state, CreditAccountCommand("X", 5));
+  EXPECT_EQ(RefusalOf(decision), es::v1::REFUSAL_CODE_STREAM_CORRUPT);
+
+  es::domain::AggregateState transfer = es::domain::AggregateOfStream("transfer-T1");
+  es::v1::MoneyTransferCreated created;
+  created.set_transfer_id("T2");
+  created.set_from_account("A");
+  created.set_to_account("B");
+  created.set_amount(5);
+  const es::domain::EncodedEvent encoded = es::domain::EncodeEvent(created);
+  es::domain::Apply(transfer, encoded.type, encoded.data, 1);
+  EXPECT_FALSE(transfer.corruption().empty());
+
+  es::domain::AggregateState own = es::domain::AggregateOfStream("account-X");
+  other.set_account_id("X");
+  const es::domain::EncodedEvent mine = es::domain::EncodeEvent(other);
+  es::domain::Apply(own, mine.type, mine.data, 1);
+  EXPECT_TRUE(own.corruption().empty()) << own.corruption();
+  EXPECT_EQ(own.account.balance, 1000);
 }
 
 TEST(AccountFold, TransferStepsOnACorruptAccountStillEndTheTransfer) {

@@ -86,7 +86,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!kind) Fail("CheckRequest passed a command for stream " + *stream + " of no kind");
 
   // The aggregate as a load folds it: from a snapshot, then records.
-  AggregateState state = es::domain::EmptyAggregate(*kind);
+  AggregateState state = es::domain::AggregateOfStream(*stream);
   if (input.Int<uint8_t>() & 1) {
     const std::string_view snapshot = input.Piece();
     (void)es::domain::Restore(state, *stream, es::domain::SnapshotType(), snapshot);
@@ -101,7 +101,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (es::domain::HasSnapshots(*kind) && state.corruption().empty()) {
     const std::string snapshot = es::domain::SnapshotOf(state);
-    AggregateState restored = es::domain::EmptyAggregate(*kind);
+    AggregateState restored = es::domain::AggregateOfStream(*stream);
     if (!es::domain::Restore(restored, *stream, es::domain::SnapshotType(), snapshot)) {
       if (state.account.exists) {
         Fail("the snapshot of a folded account does not restore: " + Describe(state));

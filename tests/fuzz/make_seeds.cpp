@@ -134,7 +134,7 @@ es::v1::Command Cmd(const std::string& id, auto fill) {
 void CommandSeed(const std::string& name, const std::vector<es::v1::Command>& history,
                  const es::v1::Command& last) {
   const std::string stream = *es::domain::StreamOfCommand(last);
-  es::domain::AggregateState state = es::domain::EmptyAggregate(*es::domain::KindOfStream(stream));
+  es::domain::AggregateState state = es::domain::AggregateOfStream(stream);
   FuzzOutput out;
   out.Piece(last.SerializeAsString()).Int<uint8_t>(0);
   for (const es::v1::Command& command : history) {
