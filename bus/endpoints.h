@@ -24,7 +24,7 @@ struct Endpoints {
   std::string store_events;
   std::string commands;
   std::string saga_control;
-  std::string queries;  // query_service's ROUTER
+  std::string queries{};  // query_service's ROUTER
 };
 
 // The defaults from the environment (variables above, then ES_BASE_PORT).

@@ -8,6 +8,7 @@
 #include "bus/event_json.h"
 #include "client/esctl.h"
 #include "es/v1/command.pb.h"
+#include "es/v1/query.pb.h"
 #include "es/v1/saga.pb.h"
 #include "es/v1/store.pb.h"
 
@@ -150,8 +151,16 @@ int RunPing(Esctl& esctl, const std::string& service) {
     auto reply = client.Call(request);
     answered = reply && reply->has_pong();
     if (answered) head = reply->pong().head_position();
+  } else if (service == "queries") {
+    es::bus::RpcClient<es::v1::QueryRequest, es::v1::QueryReply> client(
+        esctl.context, endpoint = esctl.endpoints.queries, esctl.rpc());
+    es::v1::QueryRequest request;
+    request.mutable_ping();
+    auto reply = client.Call(request);
+    answered = reply && reply->has_pong();
+    if (answered) head = reply->pong().head_position();
   } else {
-    return Fail(kUsage, "unknown service '" + service + "' (store, commands or saga)");
+    return Fail(kUsage, "unknown service '" + service + "' (store, commands, saga or queries)");
   }
   if (!answered) return Unavailable(service, endpoint);
   if (esctl.json) {
@@ -288,6 +297,31 @@ int RunStats(Esctl& esctl) {
                 (ull)g.rss_bytes(), (ull)g.alarms(), (ull)g.transfers_parked(), parked.c_str());
   } else {
     unavailable("saga", esctl.endpoints.saga_control);
+  }
+
+  es::bus::RpcClient<es::v1::QueryRequest, es::v1::QueryReply> queries(
+      esctl.context, esctl.endpoints.queries, brief);
+  es::v1::QueryRequest query_request;
+  query_request.mutable_stats();
+  auto query_reply = queries.Call(query_request);
+  if (query_reply && query_reply->has_stats()) {
+    ++answered;
+    const auto& q = query_reply->stats();
+    std::printf(esctl.json
+                    ? "{\"service\":\"queries\",\"available\":true,\"position\":%llu,"
+                      "\"head_position\":%llu,\"lag\":%llu,\"events_applied\":%llu,"
+                      "\"events_ignored\":%llu,\"transactions\":%llu,\"queries\":%llu,"
+                      "\"stale_answers\":%llu,\"queries_waiting\":%llu,"
+                      "\"position_repairs\":%llu,\"rss_bytes\":%llu}\n"
+                    : "query_service: position=%llu head=%llu lag=%llu applied=%llu ignored=%llu "
+                      "transactions=%llu queries=%llu stale=%llu waiting=%llu repairs=%llu "
+                      "rss=%llu bytes\n",
+                (ull)q.position(), (ull)q.head_position(), (ull)q.lag(), (ull)q.events_applied(),
+                (ull)q.events_ignored(), (ull)q.transactions(), (ull)q.queries(),
+                (ull)q.stale_answers(), (ull)q.queries_waiting(), (ull)q.position_repairs(),
+                (ull)q.rss_bytes());
+  } else {
+    unavailable("queries", esctl.endpoints.queries);
   }
   std::fflush(stdout);
   if (answered == 0) return Fail(kUnavailable, "no service answered");
