@@ -66,10 +66,9 @@ class Pager {
       es::v1::QueryRequest request;
       request.set_min_position(min_position);
       if (min_position > 0) {
-        request.set_wait_ms(static_cast<uint32_t>(
-            std::min<int64_t>(esctl_.timeout.count() > 200 ? esctl_.timeout.count() - 100
-                                                           : esctl_.timeout.count(),
-                              UINT32_MAX)));
+        request.set_wait_ms(static_cast<uint32_t>(std::min<int64_t>(
+            esctl_.timeout.count() > 200 ? esctl_.timeout.count() - 100 : esctl_.timeout.count(),
+            UINT32_MAX)));
       }
       const uint32_t page =
           static_cast<uint32_t>(limit == 0 ? 1000 : std::min<uint64_t>(1000, limit - got));
@@ -137,9 +136,8 @@ int RunAccounts(Esctl& esctl, const QueryArgs& args, const AccountsArgs& account
     for (const auto& a : all.accounts()) {
       std::printf("%s owner=%s balance=%lld status=%s version=%llu opened=%s last_activity=%s\n",
                   a.account_id().c_str(), a.owner().c_str(), static_cast<long long>(a.balance()),
-                  a.status() == es::v1::ACCOUNT_STATUS_CLOSED ? "Closed" : "Open",
-                  (ull)a.version(), IsoTime(a.opened_at_us()).c_str(),
-                  IsoTime(a.last_activity_at_us()).c_str());
+                  a.status() == es::v1::ACCOUNT_STATUS_CLOSED ? "Closed" : "Open", (ull)a.version(),
+                  IsoTime(a.opened_at_us()).c_str(), IsoTime(a.last_activity_at_us()).c_str());
     }
     std::printf("(%d accounts at position %llu)\n", all.accounts_size(), (ull)position);
   }
@@ -147,8 +145,7 @@ int RunAccounts(Esctl& esctl, const QueryArgs& args, const AccountsArgs& account
   return kOk;
 }
 
-int RunHistory(Esctl& esctl, const QueryArgs& args, const std::string& account,
-               uint64_t before) {
+int RunHistory(Esctl& esctl, const QueryArgs& args, const std::string& account, uint64_t before) {
   es::v1::MovementPage all;
   uint64_t position = 0;
   Pager pager(esctl, args);
@@ -244,7 +241,8 @@ int RunTotals(Esctl& esctl, const QueryArgs& args) {
   uint64_t position = 0;
   Pager pager(esctl, args);
   const int code = pager.Run(
-      1, [&](es::v1::QueryRequest& request, uint32_t, const std::string&) {
+      1,
+      [&](es::v1::QueryRequest& request, uint32_t, const std::string&) {
         request.mutable_get_totals();
       },
       [&](const es::v1::QueryReply& reply) {

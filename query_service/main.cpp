@@ -71,8 +71,8 @@ int main(int argc, char** argv) {
     using es::bus::EndpointRole;
     using es::bus::ResolveEndpoint;
     constexpr auto kConnect = es::bus::EndpointUse::kConnect;
-    options.store_requests = ResolveEndpoint(EndpointRole::kStoreRequests, "--store-requests",
-                                             store_requests, kConnect);
+    options.store_requests =
+        ResolveEndpoint(EndpointRole::kStoreRequests, "--store-requests", store_requests, kConnect);
     options.store_events =
         ResolveEndpoint(EndpointRole::kStoreEvents, "--store-events", store_events, kConnect);
     options.bind =

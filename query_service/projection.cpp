@@ -101,8 +101,8 @@ void StepDone(sqlite3* db, sqlite3_stmt* s, const char* what) {
 std::string Int128ToString(__int128 value) {
   if (value == 0) return "0";
   const bool negative = value < 0;
-  unsigned __int128 magnitude =
-      negative ? static_cast<unsigned __int128>(-(value + 1)) + 1 : static_cast<unsigned __int128>(value);
+  unsigned __int128 magnitude = negative ? static_cast<unsigned __int128>(-(value + 1)) + 1
+                                         : static_cast<unsigned __int128>(value);
   std::string digits;
   while (magnitude > 0) {
     digits += static_cast<char>('0' + static_cast<int>(magnitude % 10));
@@ -211,9 +211,9 @@ MovementOf DescribeMovement(const Event& e) {
   }
 }
 
-const char* const kTotalNames[] = {"accounts_open",     "accounts_closed",    "money_in_accounts",
-                                   "money_in_flight",   "money_deposited",    "money_withdrawn",
-                                   "transfers_created", "transfers_debited",  "transfers_completed",
+const char* const kTotalNames[] = {"accounts_open",     "accounts_closed",   "money_in_accounts",
+                                   "money_in_flight",   "money_deposited",   "money_withdrawn",
+                                   "transfers_created", "transfers_debited", "transfers_completed",
                                    "transfers_failed"};
 
 }  // namespace
@@ -321,24 +321,19 @@ void Projection::Commit() {
   if (!in_transaction_) return;
   try {
     {
-      sqlite3_stmt* s =
-          Prepared("INSERT INTO checkpoint(id, position) VALUES (1, ?1) "
-                   "ON CONFLICT(id) DO UPDATE SET position = excluded.position");
+      sqlite3_stmt* s = Prepared(
+          "INSERT INTO checkpoint(id, position) VALUES (1, ?1) "
+          "ON CONFLICT(id) DO UPDATE SET position = excluded.position");
       Reset reset{s};
       BindInt(s, 1, static_cast<int64_t>(pending_position_));
       StepDone(db_, s, "cannot write the checkpoint");
     }
     const TotalsState& t = pending_totals_;
-    const __int128 values[] = {t.accounts_open,
-                               t.accounts_closed,
-                               t.money_in_accounts,
-                               t.money_in_flight,
-                               t.money_deposited,
-                               t.money_withdrawn,
-                               t.transfers_by_state[1],
-                               t.transfers_by_state[2],
-                               t.transfers_by_state[3],
-                               t.transfers_by_state[4]};
+    const __int128 values[] = {t.accounts_open,         t.accounts_closed,
+                               t.money_in_accounts,     t.money_in_flight,
+                               t.money_deposited,       t.money_withdrawn,
+                               t.transfers_by_state[1], t.transfers_by_state[2],
+                               t.transfers_by_state[3], t.transfers_by_state[4]};
     sqlite3_stmt* s = Prepared(
         "INSERT INTO totals(name, value) VALUES (?1, ?2) "
         "ON CONFLICT(name) DO UPDATE SET value = excluded.value");
@@ -371,9 +366,8 @@ Projection::Applied Projection::Apply(const es::v1::EventRecord& event) {
   const bool account_stream = stream.starts_with(es::domain::kAccountStreamPrefix);
   const bool transfer_stream = stream.starts_with(es::domain::kTransferStreamPrefix);
   if (!account_stream && !transfer_stream) return Applied::kIgnored;
-  const std::string id =
-      stream.substr(account_stream ? es::domain::kAccountStreamPrefix.size()
-                                   : es::domain::kTransferStreamPrefix.size());
+  const std::string id = stream.substr(account_stream ? es::domain::kAccountStreamPrefix.size()
+                                                      : es::domain::kTransferStreamPrefix.size());
   std::optional<es::domain::DomainEvent> decoded =
       es::domain::DecodeEvent(event.type(), event.data());
   if (!decoded) {
@@ -403,14 +397,15 @@ void Projection::BumpVersion(const char* table, const std::string& id, uint64_t 
   StepDone(db_, s, "cannot update a version");
 }
 
-void Projection::ApplyAccountEvent(const es::v1::EventRecord& record,
-                                   const std::string& account_id, const void* domain_event) {
+void Projection::ApplyAccountEvent(const es::v1::EventRecord& record, const std::string& account_id,
+                                   const void* domain_event) {
   const auto& event = *static_cast<const es::domain::DomainEvent*>(domain_event);
   es::domain::AccountState before;
   bool existed = false;
   {
     sqlite3_stmt* s = Prepared(
-        "SELECT owner, balance, closed, transfers_out, corrupt, version FROM accounts WHERE id = ?1");
+        "SELECT owner, balance, closed, transfers_out, corrupt, version FROM accounts WHERE id = "
+        "?1");
     Reset reset{s};
     BindText(s, 1, account_id);
     const int rc = sqlite3_step(s);
@@ -466,8 +461,7 @@ void Projection::ApplyAccountEvent(const es::v1::EventRecord& record,
   } else {
     // The event cannot apply: the account keeps its balance and is marked
     // corrupt, as command_service marks it.
-    sqlite3_stmt* s =
-        Prepared("UPDATE accounts SET corrupt = ?2, version = ?3 WHERE id = ?1");
+    sqlite3_stmt* s = Prepared("UPDATE accounts SET corrupt = ?2, version = ?3 WHERE id = ?1");
     Reset reset{s};
     BindText(s, 1, account_id);
     BindText(s, 2, after.corrupt);
@@ -476,14 +470,15 @@ void Projection::ApplyAccountEvent(const es::v1::EventRecord& record,
   }
   if (!applied) return;
 
-  const MovementOf movement =
-      std::visit([](const auto& e) -> MovementOf {
+  const MovementOf movement = std::visit(
+      [](const auto& e) -> MovementOf {
         if constexpr (es::domain::AccountEventMessage<std::decay_t<decltype(e)>>) {
           return DescribeMovement(e);
         } else {
           return {};
         }
-      }, event);
+      },
+      event);
   {
     sqlite3_stmt* s = Prepared(
         "INSERT INTO movements(account_id, position, stream_version, kind, amount, "
@@ -554,8 +549,7 @@ void Projection::ApplyTransferEvent(const es::v1::EventRecord& record, const voi
         } else if constexpr (std::is_same_v<Event, es::v1::MoneyTransferFailedDueToLackOfFunds>) {
           return {es::v1::TRANSFER_STATE_FAILED, es::v1::TRANSFER_STATE_CREATED, "LackOfFunds",
                   nullptr, e.transfer_id()};
-        } else if constexpr (std::is_same_v<Event,
-                                            es::v1::MoneyTransferFailedDueToRefusedCredit>) {
+        } else if constexpr (std::is_same_v<Event, es::v1::MoneyTransferFailedDueToRefusedCredit>) {
           return {es::v1::TRANSFER_STATE_FAILED, es::v1::TRANSFER_STATE_DEBITED, "CreditRefused",
                   nullptr, e.transfer_id()};
         } else {
@@ -598,8 +592,8 @@ void Projection::ApplyTransferEvent(const es::v1::EventRecord& record, const voi
     BindInt(s, 8, record.recorded_at_us());
     StepDone(db_, s, "cannot insert a transfer");
   } else {
-    const bool finished = step.to == es::v1::TRANSFER_STATE_COMPLETED ||
-                          step.to == es::v1::TRANSFER_STATE_FAILED;
+    const bool finished =
+        step.to == es::v1::TRANSFER_STATE_COMPLETED || step.to == es::v1::TRANSFER_STATE_FAILED;
     sqlite3_stmt* s = Prepared(
         "UPDATE transfers SET state = ?2, failure_reason = ?3, version = ?4, "
         "finished_at_us = ?5 WHERE id = ?1");
@@ -724,7 +718,8 @@ es::v1::MovementPage Projection::History(const es::v1::GetHistory& query) {
       "FROM movements WHERE account_id = ?1 AND position < ?2 ORDER BY position DESC LIMIT ?3");
   Reset reset{s};
   BindText(s, 1, query.account_id());
-  BindInt(s, 2, before > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(before));
+  BindInt(s, 2,
+          before > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(before));
   BindInt(s, 3, limit);
   es::v1::MovementPage page;
   int rc;
@@ -741,9 +736,9 @@ es::v1::MovementPage Projection::History(const es::v1::GetHistory& query) {
   }
   if (rc != SQLITE_DONE) Throw(db_, "cannot read a history");
   if (page.movements_size() == static_cast<int>(limit)) {
-    page.set_next_cursor(MakeCursor(
-        tag, std::to_string(page.movements(page.movements_size() - 1).position()),
-        query.account_id()));
+    page.set_next_cursor(
+        MakeCursor(tag, std::to_string(page.movements(page.movements_size() - 1).position()),
+                   query.account_id()));
   }
   return page;
 }

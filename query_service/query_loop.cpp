@@ -157,18 +157,17 @@ void QueryLoop::ServeRequests() {
         es::bus::ReceiveRouted(router_, &dropped_requests_);
     if (!routed) return;
     if (routed->frame_error) {
-      es::bus::SendRouted(router_, routed->identity,
-                          ErrorReply(0, projection_.position(), *routed->frame_error)
-                              .SerializeAsString());
+      es::bus::SendRouted(
+          router_, routed->identity,
+          ErrorReply(0, projection_.position(), *routed->frame_error).SerializeAsString());
       continue;
     }
     es::v1::QueryRequest request;
     if (routed->body.size() > static_cast<size_t>(INT_MAX) ||
         !request.ParseFromArray(routed->body.data(), static_cast<int>(routed->body.size()))) {
-      es::bus::SendRouted(
-          router_, routed->identity,
-          ErrorReply(0, projection_.position(), "the body is not a QueryRequest")
-              .SerializeAsString());
+      es::bus::SendRouted(router_, routed->identity,
+                          ErrorReply(0, projection_.position(), "the body is not a QueryRequest")
+                              .SerializeAsString());
       continue;
     }
     const bool control = request.has_ping() || request.has_stats();
@@ -179,7 +178,8 @@ void QueryLoop::ServeRequests() {
     } else {
       const milliseconds wait =
           std::min<milliseconds>(milliseconds(request.wait_ms()), options_.max_wait);
-      Waiting waiting{.identity = zmq::message_t(), .request = std::move(request),
+      Waiting waiting{.identity = zmq::message_t(),
+                      .request = std::move(request),
                       .deadline = Clock::now() + wait};
       waiting.identity.copy(routed->identity);
       waiting_.push_back(std::move(waiting));

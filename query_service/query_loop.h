@@ -33,10 +33,10 @@ namespace es::query {
 void Log(const char* format, ...) __attribute__((format(printf, 1, 2)));
 
 struct QueryOptions {
-  std::string data_dir;        // the database is data_dir/projection.db
+  std::string data_dir;  // the database is data_dir/projection.db
   std::string store_requests;
   std::string store_events;
-  std::string bind;            // the ROUTER's endpoint
+  std::string bind;                           // the ROUTER's endpoint
   std::chrono::milliseconds max_wait{10000};  // cap of a query's wait_ms
   size_t batch_events = 20000;                // at most this many events per transaction
   std::chrono::milliseconds batch_time{50};   // and at most this long applying them

@@ -90,7 +90,8 @@ Fold FoldLog(const std::vector<es::v1::EventRecord>& log) {
       const std::string id = stream.substr(9);
       auto it = fold.transfers.find(id);
       auto finish = [&](es::v1::TransferState state, const std::string& reason) {
-        if (it == fold.transfers.end()) throw std::runtime_error(type + " of unknown transfer " + id);
+        if (it == fold.transfers.end())
+          throw std::runtime_error(type + " of unknown transfer " + id);
         it->second.state = state;
         it->second.reason = reason;
         if (state == es::v1::TRANSFER_STATE_COMPLETED || state == es::v1::TRANSFER_STATE_FAILED) {
@@ -100,9 +101,15 @@ Fold FoldLog(const std::vector<es::v1::EventRecord>& log) {
       if (type == "es.v1.MoneyTransferCreated") {
         es::v1::MoneyTransferCreated m;
         Parse(e, &m);
-        FoldedTransfer t{m.from_account(), m.to_account(), m.amount(),
-                         es::v1::TRANSFER_STATE_CREATED, "", 0, e.global_position(),
-                         e.recorded_at_us(), 0};
+        FoldedTransfer t{m.from_account(),
+                         m.to_account(),
+                         m.amount(),
+                         es::v1::TRANSFER_STATE_CREATED,
+                         "",
+                         0,
+                         e.global_position(),
+                         e.recorded_at_us(),
+                         0};
         it = fold.transfers.emplace(id, t).first;
       } else if (type == "es.v1.MoneyTransferDebited") {
         finish(es::v1::TRANSFER_STATE_DEBITED, "");
@@ -332,8 +339,8 @@ class QueryProcessTest : public ::testing::Test {
     ASSERT_EQ(fold.head, head);
 
     // Accounts, by id (the default sort).
-    const auto accounts =
-        AllAccounts(bank, head, es::v1::ACCOUNT_SORT_UNSPECIFIED, es::v1::ACCOUNT_STATUS_UNSPECIFIED);
+    const auto accounts = AllAccounts(bank, head, es::v1::ACCOUNT_SORT_UNSPECIFIED,
+                                      es::v1::ACCOUNT_STATUS_UNSPECIFIED);
     ASSERT_EQ(accounts.size(), fold.accounts.size());
     auto folded = fold.accounts.begin();
     for (const es::v1::AccountRow& row : accounts) {
@@ -426,7 +433,8 @@ class QueryProcessTest : public ::testing::Test {
     expect_transfers("", es::v1::TRANSFER_STATE_UNSPECIFIED);
     expect_transfers("", es::v1::TRANSFER_STATE_FAILED);
     expect_transfers("", es::v1::TRANSFER_STATE_COMPLETED);
-    for (const auto& [id, a] : fold.accounts) expect_transfers(id, es::v1::TRANSFER_STATE_UNSPECIFIED);
+    for (const auto& [id, a] : fold.accounts)
+      expect_transfers(id, es::v1::TRANSFER_STATE_UNSPECIFIED);
 
     // Totals: as folded, and the money invariant.
     es::v1::QueryRequest request;
@@ -455,14 +463,14 @@ class QueryProcessTest : public ::testing::Test {
 // the fold of the log, through the API with small pages, and through esctl.
 TEST_F(QueryProcessTest, EveryModelEqualsAFoldOfTheLog) {
   BankSystem bank(dir_, {.start_saga = false, .start_query = true});
-  EsctlOk(bank, {"open-account", "--account-id", "A", "--owner", "Alice", "--initial-balance",
-                 "1000"});
-  EsctlOk(bank, {"open-account", "--account-id", "B", "--owner", "Bob", "--initial-balance",
-                 "500"});
+  EsctlOk(bank,
+          {"open-account", "--account-id", "A", "--owner", "Alice", "--initial-balance", "1000"});
+  EsctlOk(bank,
+          {"open-account", "--account-id", "B", "--owner", "Bob", "--initial-balance", "500"});
   EsctlOk(bank, {"open-account", "--account-id", "C", "--owner", "Carol"});
   EsctlOk(bank, {"open-account", "--account-id", "D", "--owner", "Dave"});
-  EsctlOk(bank, {"open-account", "--account-id", "E", "--owner", "Alice", "--initial-balance",
-                 "500"});
+  EsctlOk(bank,
+          {"open-account", "--account-id", "E", "--owner", "Alice", "--initial-balance", "500"});
   EsctlOk(bank, {"credit", "A", "200"});
   EsctlOk(bank, {"debit", "B", "100"});
   EXPECT_EQ(bank.Esctl({"debit", "C", "50"}).exit_code, 1);       // recorded: lack of funds
@@ -565,9 +573,9 @@ TEST_F(QueryProcessTest, Kill9UnderLoadThenRestartEndsWithTheSameModels) {
   constexpr int kAccounts = 8;
   CommandTestClient commands(context_, bank.commands());
   for (int i = 0; i < kAccounts; ++i) {
-    const auto reply = commands.Call(CommandRequestWith(OpenAccountWith(
-        "open-" + std::to_string(i), "acc" + std::to_string(i), "Owner" + std::to_string(i % 3),
-        1000)));
+    const auto reply = commands.Call(
+        CommandRequestWith(OpenAccountWith("open-" + std::to_string(i), "acc" + std::to_string(i),
+                                           "Owner" + std::to_string(i % 3), 1000)));
     ASSERT_TRUE(reply.has_outcome() && reply.outcome().accepted()) << reply.DebugString();
   }
   std::atomic<bool> stop{false};
