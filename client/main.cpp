@@ -143,7 +143,8 @@ int main(int argc, char** argv) {
   history_cmd->callback([&] { run = [&] { return RunHistory(esctl, query, account, before); }; });
 
   TransfersArgs transfers;
-  auto* transfers_cmd = app.add_subcommand("transfers", "list transfers, newest first (query_service)");
+  auto* transfers_cmd =
+      app.add_subcommand("transfers", "list transfers, newest first (query_service)");
   transfers_cmd->add_option("--account", transfers.account, "only those from or to this account");
   transfers_cmd->add_option("--state", transfers.state, "Created, Debited, Completed or Failed")
       ->check(CLI::IsMember({"Created", "Debited", "Completed", "Failed"}));
@@ -161,8 +162,8 @@ int main(int argc, char** argv) {
     return code == 0 ? kOk : kUsage;
   }
   try {
-    esctl.endpoints = es::bus::ResolveClientEndpoints(
-        {store_requests, store_events, commands, saga, queries});
+    esctl.endpoints =
+        es::bus::ResolveClientEndpoints({store_requests, store_events, commands, saga, queries});
   } catch (const std::exception& e) {
     return Fail(kUsage, e.what());
   }

@@ -307,19 +307,18 @@ int RunStats(Esctl& esctl) {
   if (query_reply && query_reply->has_stats()) {
     ++answered;
     const auto& q = query_reply->stats();
-    std::printf(esctl.json
-                    ? "{\"service\":\"queries\",\"available\":true,\"position\":%llu,"
-                      "\"head_position\":%llu,\"lag\":%llu,\"events_applied\":%llu,"
-                      "\"events_ignored\":%llu,\"transactions\":%llu,\"queries\":%llu,"
-                      "\"stale_answers\":%llu,\"queries_waiting\":%llu,"
-                      "\"position_repairs\":%llu,\"rss_bytes\":%llu}\n"
-                    : "query_service: position=%llu head=%llu lag=%llu applied=%llu ignored=%llu "
-                      "transactions=%llu queries=%llu stale=%llu waiting=%llu repairs=%llu "
-                      "rss=%llu bytes\n",
-                (ull)q.position(), (ull)q.head_position(), (ull)q.lag(), (ull)q.events_applied(),
-                (ull)q.events_ignored(), (ull)q.transactions(), (ull)q.queries(),
-                (ull)q.stale_answers(), (ull)q.queries_waiting(), (ull)q.position_repairs(),
-                (ull)q.rss_bytes());
+    std::printf(
+        esctl.json ? "{\"service\":\"queries\",\"available\":true,\"position\":%llu,"
+                     "\"head_position\":%llu,\"lag\":%llu,\"events_applied\":%llu,"
+                     "\"events_ignored\":%llu,\"transactions\":%llu,\"queries\":%llu,"
+                     "\"stale_answers\":%llu,\"queries_waiting\":%llu,"
+                     "\"position_repairs\":%llu,\"rss_bytes\":%llu}\n"
+                   : "query_service: position=%llu head=%llu lag=%llu applied=%llu ignored=%llu "
+                     "transactions=%llu queries=%llu stale=%llu waiting=%llu repairs=%llu "
+                     "rss=%llu bytes\n",
+        (ull)q.position(), (ull)q.head_position(), (ull)q.lag(), (ull)q.events_applied(),
+        (ull)q.events_ignored(), (ull)q.transactions(), (ull)q.queries(), (ull)q.stale_answers(),
+        (ull)q.queries_waiting(), (ull)q.position_repairs(), (ull)q.rss_bytes());
   } else {
     unavailable("queries", esctl.endpoints.queries);
   }

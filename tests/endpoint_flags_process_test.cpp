@@ -135,10 +135,10 @@ TEST_F(EndpointFlagsTest, QueryServiceExitsTwoBeforeItCreatesItsDataDir) {
   ExpectRefused(Run("query_service", {"--data-dir", data, "--store-requests", other,
                                       "--store-events", other, "--bind", "localhost:7104"}),
                 "localhost:7104", "--bind");
-  ExpectRefused(Run("query_service", {"--data-dir", data, "--store-requests", other,
-                                      "--store-events", other},
-                    "ES_QUERIES=tcp://127.0.0.1:99999"),
-                "tcp://127.0.0.1:99999", "ES_QUERIES");
+  ExpectRefused(
+      Run("query_service", {"--data-dir", data, "--store-requests", other, "--store-events", other},
+          "ES_QUERIES=tcp://127.0.0.1:99999"),
+      "tcp://127.0.0.1:99999", "ES_QUERIES");
   ExpectRefused(Run("query_service", {"--data-dir", data, "--store-requests", "garbage",
                                       "--store-events", other, "--bind", kAny}),
                 "garbage", "--store-requests");

@@ -26,9 +26,11 @@ BankSystem::BankSystem(const TempDir& dir, Options options)
 void BankSystem::StartQuery() {
   if (query_running()) throw std::logic_error("StartQuery: query_service is already running");
   query_.reset();
-  std::vector<std::string> args = {"--data-dir",     dir_.File("query"), "--store-requests",
-                                   store_requests(), "--store-events",   store_events(),
-                                   "--bind",         queries_.empty() ? "tcp://127.0.0.1:*" : queries_};
+  std::vector<std::string> args = {
+      "--data-dir",       dir_.File("query"),
+      "--store-requests", store_requests(),
+      "--store-events",   store_events(),
+      "--bind",           queries_.empty() ? "tcp://127.0.0.1:*" : queries_};
   args.insert(args.end(), options_.query_args.begin(), options_.query_args.end());
   query_.emplace(ServiceProcess::Start(BinaryPath("query_service"), args, dir_.File("query.log")));
   queries_ = query_->endpoint("queries");
