@@ -16,7 +16,7 @@ int BasePort() {
   if (raw == nullptr || *raw == '\0') return 7100;
   char* end = nullptr;
   long port = std::strtol(raw, &end, 10);
-  if (*end != '\0' || port < 1 || port > 65532) {
+  if (*end != '\0' || port < 1 || port > 65531) {
     throw std::invalid_argument(std::string("ES_BASE_PORT is not a port number: ") + raw);
   }
   return static_cast<int>(port);
@@ -32,6 +32,8 @@ const char* VariableOf(EndpointRole role) {
       return "ES_COMMANDS";
     case EndpointRole::kSagaControl:
       return "ES_SAGA_CONTROL";
+    case EndpointRole::kQueries:
+      return "ES_QUERIES";
   }
   return "";
 }
@@ -46,6 +48,8 @@ int PortOffsetOf(EndpointRole role) {
       return 2;
     case EndpointRole::kSagaControl:
       return 3;
+    case EndpointRole::kQueries:
+      return 4;
   }
   return 0;
 }
@@ -110,6 +114,7 @@ Endpoints DefaultEndpoints() {
       .store_events = FromEnv("ES_STORE_EVENTS", base + 1),
       .commands = FromEnv("ES_COMMANDS", base + 2),
       .saga_control = FromEnv("ES_SAGA_CONTROL", base + 3),
+      .queries = FromEnv("ES_QUERIES", base + 4),
   };
 }
 
@@ -175,7 +180,8 @@ Endpoints ResolveClientEndpoints(const Endpoints& flags) {
           ResolveEndpoint(EndpointRole::kStoreEvents, "--events", flags.store_events, kConnect),
       .commands = ResolveEndpoint(EndpointRole::kCommands, "--commands", flags.commands, kConnect),
       .saga_control =
-          ResolveEndpoint(EndpointRole::kSagaControl, "--saga", flags.saga_control, kConnect)};
+          ResolveEndpoint(EndpointRole::kSagaControl, "--saga", flags.saga_control, kConnect),
+      .queries = ResolveEndpoint(EndpointRole::kQueries, "--queries", flags.queries, kConnect)};
 }
 
 bool IsEndpointErrno(int error) {

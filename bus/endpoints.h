@@ -6,6 +6,7 @@
 //   store events    BASE+1   ES_STORE_EVENTS
 //   commands        BASE+2   ES_COMMANDS
 //   saga control    BASE+3   ES_SAGA_CONTROL
+//   queries         BASE+4   ES_QUERIES
 //
 // Every binary resolves its endpoints through ResolveEndpoint, which also
 // checks their form: ZeroMQ answers a malformed endpoint by throwing from
@@ -23,6 +24,7 @@ struct Endpoints {
   std::string store_events;
   std::string commands;
   std::string saga_control;
+  std::string queries{};  // query_service's ROUTER
 };
 
 // The defaults from the environment (variables above, then ES_BASE_PORT).
@@ -49,7 +51,7 @@ enum class EndpointUse { kBind, kConnect };
 // Only the form is checked: whether a host resolves is known at connect time.
 std::string EndpointProblem(std::string_view endpoint, EndpointUse use);
 
-enum class EndpointRole { kStoreRequests, kStoreEvents, kCommands, kSagaControl };
+enum class EndpointRole { kStoreRequests, kStoreEvents, kCommands, kSagaControl, kQueries };
 
 // The endpoint a binary uses for `role`: `flag_value` if non-empty, else
 // the role's variable, else the ES_BASE_PORT default. Throws
@@ -59,9 +61,9 @@ enum class EndpointRole { kStoreRequests, kStoreEvents, kCommands, kSagaControl 
 std::string ResolveEndpoint(EndpointRole role, std::string_view flag_name,
                             const std::string& flag_value, EndpointUse use);
 
-// The four endpoints a client connects to (esctl, esbench), each resolved
+// The five endpoints a client connects to (esctl, esbench), each resolved
 // as ResolveEndpoint does from its flag (--store, --events, --commands,
-// --saga; empty: not given). Throws as ResolveEndpoint does.
+// --saga, --queries; empty: not given). Throws as ResolveEndpoint does.
 Endpoints ResolveClientEndpoints(const Endpoints& flags);
 
 // Whether ZeroMQ failed a bind or connect with `error` (zmq::error_t::num())

@@ -67,4 +67,24 @@ int RunTransfer(Esctl& esctl, const WriteArgs& write, const std::string& from,
 int RunAccount(Esctl& esctl, const std::string& account);
 int RunTransferStatus(Esctl& esctl, const std::string& transfer);
 
+// The read models (query_service; issue: the query side). Every verb takes
+// --at-least POSITION: answered only from a projection at or past it,
+// waiting up to --timeout, else exit 3 (stale).
+struct QueryArgs {
+  uint64_t at_least = 0;
+  uint64_t limit = 0;  // 0: every item (paged through)
+};
+struct AccountsArgs {
+  std::string status;  // "", "open" or "closed"
+  std::string sort;    // "", "balance", "owner" or "opened"
+};
+struct TransfersArgs {
+  std::string account;
+  std::string state;  // "", "Created", "Debited", "Completed" or "Failed"
+};
+int RunAccounts(Esctl& esctl, const QueryArgs& args, const AccountsArgs& accounts);
+int RunHistory(Esctl& esctl, const QueryArgs& args, const std::string& account, uint64_t before);
+int RunTransfers(Esctl& esctl, const QueryArgs& args, const TransfersArgs& transfers);
+int RunTotals(Esctl& esctl, const QueryArgs& args);
+
 }  // namespace es::client

@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();  // global flags (--json, --timeout, ...) may follow the verb
   Esctl esctl;
-  std::string store_requests, store_events, commands, saga;
+  std::string store_requests, store_events, commands, saga, queries;
   int64_t timeout_ms = 5000;
   app.add_flag("--json", esctl.json, "print one JSON object per line");
   app.add_option("--timeout", timeout_ms, "give up after this many milliseconds (default 5000)")
@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   app.add_option("--events", store_events, "store event endpoint (env ES_STORE_EVENTS)");
   app.add_option("--commands", commands, "command_service endpoint (env ES_COMMANDS)");
   app.add_option("--saga", saga, "saga_service control endpoint (env ES_SAGA_CONTROL)");
+  app.add_option("--queries", queries, "query_service endpoint (env ES_QUERIES)");
 
   std::function<int()> run;
 
@@ -46,8 +47,8 @@ int main(int argc, char** argv) {
 
   std::string ping_service = "store";
   auto* ping_cmd = app.add_subcommand("ping", "check that a service answers");
-  ping_cmd->add_option("service", ping_service, "store (default), commands or saga")
-      ->check(CLI::IsMember({"store", "commands", "saga"}));
+  ping_cmd->add_option("service", ping_service, "store (default), commands, saga or queries")
+      ->check(CLI::IsMember({"store", "commands", "saga", "queries"}));
   ping_cmd->callback([&] { run = [&] { return RunPing(esctl, ping_service); }; });
 
   app.add_subcommand("stats", "what each service reports about itself")->callback([&] {
@@ -114,6 +115,46 @@ int main(int argc, char** argv) {
   status_cmd->add_option("transfer", transfer, "transfer id")->required();
   status_cmd->callback([&] { run = [&] { return RunTransferStatus(esctl, transfer); }; });
 
+  // The read models (query_service).
+  QueryArgs query;
+  auto add_query_flags = [&](CLI::App* cmd, bool limit) {
+    cmd->add_option("--at-least", query.at_least,
+                    "answer only once the projection has reached this global position (e.g. a "
+                    "command's position), waiting up to --timeout; else exit 3");
+    if (limit) cmd->add_option("--limit", query.limit, "at most this many (default: all)");
+  };
+  AccountsArgs accounts;
+  auto* accounts_cmd = app.add_subcommand("accounts", "list accounts (query_service)");
+  accounts_cmd->add_option("--status", accounts.status, "open or closed (default: both)")
+      ->check(CLI::IsMember({"open", "closed"}));
+  accounts_cmd
+      ->add_option("--sort", accounts.sort,
+                   "balance (largest first), owner or opened (oldest first); default: id")
+      ->check(CLI::IsMember({"balance", "owner", "opened"}));
+  add_query_flags(accounts_cmd, true);
+  accounts_cmd->callback([&] { run = [&] { return RunAccounts(esctl, query, accounts); }; });
+
+  uint64_t before = 0;
+  auto* history_cmd =
+      app.add_subcommand("history", "an account's movements, newest first (query_service)");
+  history_cmd->add_option("account", account, "account id")->required();
+  history_cmd->add_option("--before", before, "only movements before this global position");
+  add_query_flags(history_cmd, true);
+  history_cmd->callback([&] { run = [&] { return RunHistory(esctl, query, account, before); }; });
+
+  TransfersArgs transfers;
+  auto* transfers_cmd =
+      app.add_subcommand("transfers", "list transfers, newest first (query_service)");
+  transfers_cmd->add_option("--account", transfers.account, "only those from or to this account");
+  transfers_cmd->add_option("--state", transfers.state, "Created, Debited, Completed or Failed")
+      ->check(CLI::IsMember({"Created", "Debited", "Completed", "Failed"}));
+  add_query_flags(transfers_cmd, true);
+  transfers_cmd->callback([&] { run = [&] { return RunTransfers(esctl, query, transfers); }; });
+
+  auto* totals_cmd = app.add_subcommand("totals", "the bank's totals (query_service)");
+  add_query_flags(totals_cmd, false);
+  totals_cmd->callback([&] { run = [&] { return RunTotals(esctl, query); }; });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -121,8 +162,8 @@ int main(int argc, char** argv) {
     return code == 0 ? kOk : kUsage;
   }
   try {
-    esctl.endpoints = es::bus::ResolveClientEndpoints(
-        {store_requests, store_events, commands, saga});
+    esctl.endpoints =
+        es::bus::ResolveClientEndpoints({store_requests, store_events, commands, saga, queries});
   } catch (const std::exception& e) {
     return Fail(kUsage, e.what());
   }
@@ -137,7 +178,7 @@ int main(int argc, char** argv) {
                               esctl.endpoints.store_requests + ", events " +
                               esctl.endpoints.store_events + ", commands " +
                               esctl.endpoints.commands + ", saga " + esctl.endpoints.saga_control +
-                              "): " + e.what());
+                              ", queries " + esctl.endpoints.queries + "): " + e.what());
     }
     return Fail(kUnavailable, std::string("ZeroMQ: ") + e.what());
   }

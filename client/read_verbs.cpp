@@ -9,6 +9,7 @@
 #include "bus/event_json.h"
 #include "client/esctl.h"
 #include "es/v1/command.pb.h"
+#include "es/v1/query.pb.h"
 #include "es/v1/saga.pb.h"
 #include "es/v1/store.pb.h"
 
@@ -152,8 +153,11 @@ int RunPing(Esctl& esctl, const std::string& service) {
   } else if (service == "saga") {
     pong = PingOver<es::v1::SagaRequest, es::v1::SagaReply>(
         esctl, endpoint = esctl.endpoints.saga_control);
+  } else if (service == "queries") {
+    pong = PingOver<es::v1::QueryRequest, es::v1::QueryReply>(esctl,
+                                                              endpoint = esctl.endpoints.queries);
   } else {
-    return Fail(kUsage, "unknown service '" + service + "' (store, commands or saga)");
+    return Fail(kUsage, "unknown service '" + service + "' (store, commands, saga or queries)");
   }
   if (!pong) return Unavailable(service, endpoint);
   const auto head = static_cast<unsigned long long>(pong->head_position());
@@ -295,6 +299,30 @@ int RunStats(Esctl& esctl) {
                 (ull)g.rss_bytes(), (ull)g.alarms(), (ull)g.transfers_parked(), parked.c_str());
   } else {
     unavailable("saga", esctl.endpoints.saga_control);
+  }
+
+  es::bus::RpcClient<es::v1::QueryRequest, es::v1::QueryReply> queries(
+      esctl.context, esctl.endpoints.queries, brief);
+  es::v1::QueryRequest query_request;
+  query_request.mutable_stats();
+  auto query_reply = queries.Call(query_request);
+  if (query_reply && query_reply->has_stats()) {
+    ++answered;
+    const auto& q = query_reply->stats();
+    std::printf(
+        esctl.json ? "{\"service\":\"queries\",\"available\":true,\"position\":%llu,"
+                     "\"head_position\":%llu,\"lag\":%llu,\"events_applied\":%llu,"
+                     "\"events_ignored\":%llu,\"transactions\":%llu,\"queries\":%llu,"
+                     "\"stale_answers\":%llu,\"queries_waiting\":%llu,"
+                     "\"position_repairs\":%llu,\"rss_bytes\":%llu}\n"
+                   : "query_service: position=%llu head=%llu lag=%llu applied=%llu ignored=%llu "
+                     "transactions=%llu queries=%llu stale=%llu waiting=%llu repairs=%llu "
+                     "rss=%llu bytes\n",
+        (ull)q.position(), (ull)q.head_position(), (ull)q.lag(), (ull)q.events_applied(),
+        (ull)q.events_ignored(), (ull)q.transactions(), (ull)q.queries(), (ull)q.stale_answers(),
+        (ull)q.queries_waiting(), (ull)q.position_repairs(), (ull)q.rss_bytes());
+  } else {
+    unavailable("queries", esctl.endpoints.queries);
   }
   std::fflush(stdout);
   if (answered == 0) return Fail(kUnavailable, "no service answered");

@@ -1,4 +1,4 @@
-// Every binary (esctl, store_service, command_service, saga_service,
+// Every binary (esctl, store_service, command_service, saga_service, query_service,
 // esbench, eschaos) refuses a malformed endpoint, from a flag or from the
 // environment, with exit 2 and a message naming it, before it opens or
 // binds anything. ZeroMQ alone throws zmq::error_t from bind/connect, which
@@ -127,6 +127,24 @@ TEST_F(EndpointFlagsTest, SagaServiceExitsTwoNamingABadEndpointFlagOrVariable) {
   bad_env.insert(bad_env.end(), {"--commands", other});
   ExpectRefused(Run("saga_service", bad_env, "ES_SAGA_CONTROL=udp://127.0.0.1:7103"),
                 "udp://127.0.0.1:7103", "ES_SAGA_CONTROL");
+}
+
+TEST_F(EndpointFlagsTest, QueryServiceExitsTwoBeforeItCreatesItsDataDir) {
+  const std::string other = refusing_.endpoint();
+  const std::string data = dir_.File("query");
+  ExpectRefused(Run("query_service", {"--data-dir", data, "--store-requests", other,
+                                      "--store-events", other, "--bind", "localhost:7104"}),
+                "localhost:7104", "--bind");
+  ExpectRefused(
+      Run("query_service", {"--data-dir", data, "--store-requests", other, "--store-events", other},
+          "ES_QUERIES=tcp://127.0.0.1:99999"),
+      "tcp://127.0.0.1:99999", "ES_QUERIES");
+  ExpectRefused(Run("query_service", {"--data-dir", data, "--store-requests", "garbage",
+                                      "--store-events", other, "--bind", kAny}),
+                "garbage", "--store-requests");
+  EXPECT_FALSE(std::filesystem::exists(data));
+  ExpectRefused(Run("esctl", {"--queries", "localhost:7104", "--timeout", "300", "totals"}),
+                "localhost:7104", "--queries");
 }
 
 TEST_F(EndpointFlagsTest, EsbenchExitsTwoNamingABadEndpointFlagOrVariable) {

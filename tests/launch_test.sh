@@ -27,17 +27,17 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# Four consecutive free ports, then four more (bound and released here).
+# Five consecutive free ports (BASE..BASE+4), then five more (bound and released here).
 free_base() {
   python3 - "$@" <<'PY'
 import socket, sys
 avoid = {int(p) for p in sys.argv[1:]}
 for base in range(20000 + (hash(socket.gethostname()) % 20000), 65000, 7):
-    if any(base + i in avoid for i in range(-4, 8)):
+    if any(base + i in avoid for i in range(-5, 10)):
         continue
     try:
         held = []
-        for i in range(4):
+        for i in range(5):
             s = socket.socket(); s.bind(("127.0.0.1", base + i)); held.append(s)
         for s in held: s.close()
         print(base); break

@@ -20,6 +20,30 @@ BankSystem::BankSystem(const TempDir& dir, Options options)
     command_endpoints_.push_back(command_services_.back().endpoint("commands"));
   }
   if (options_.start_saga) StartSaga();
+  if (options_.start_query) StartQuery();
+}
+
+void BankSystem::StartQuery() {
+  if (query_running()) throw std::logic_error("StartQuery: query_service is already running");
+  query_.reset();
+  std::vector<std::string> args = {
+      "--data-dir",       dir_.File("query"),
+      "--store-requests", store_requests(),
+      "--store-events",   store_events(),
+      "--bind",           queries_.empty() ? "tcp://127.0.0.1:*" : queries_};
+  args.insert(args.end(), options_.query_args.begin(), options_.query_args.end());
+  query_.emplace(ServiceProcess::Start(BinaryPath("query_service"), args, dir_.File("query.log")));
+  queries_ = query_->endpoint("queries");
+}
+
+ExitStatus BankSystem::KillQuery() {
+  if (!query_running()) throw std::logic_error("KillQuery: query_service is not running");
+  return query_->Kill9();
+}
+
+const std::string& BankSystem::queries() const {
+  if (!query_running()) throw std::logic_error("queries: query_service is not running");
+  return queries_;
 }
 
 ServiceProcess BankSystem::StartCommandServiceAt(size_t index, const std::string& bind) const {
@@ -67,6 +91,10 @@ std::vector<std::string> BankSystem::EsctlArgs(const std::vector<std::string>& a
   if (saga_running()) {
     full.push_back("--saga");
     full.push_back(saga_control_);
+  }
+  if (query_running()) {
+    full.push_back("--queries");
+    full.push_back(queries_);
   }
   if (std::find(args.begin(), args.end(), "--timeout") == args.end()) {
     full.push_back("--timeout");

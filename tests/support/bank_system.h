@@ -4,8 +4,9 @@
 // from their ready lines. Each is a ServiceProcess: stopped by its pid, and
 // killed if the test ends (or dies) without stopping it.
 //
-// Logs: dir/store.log, dir/command-<i>.log, dir/saga.log; the saga's
-// checkpoint is in dir/saga.
+// Logs: dir/store.log, dir/command-<i>.log, dir/saga.log, dir/query.log;
+// the saga's checkpoint is in dir/saga, query_service's database in
+// dir/query.
 #pragma once
 
 #include <chrono>
@@ -29,6 +30,8 @@ class BankSystem {
     size_t command_services = 1;                 // instances against the same store
     std::vector<std::string> saga_args = {};     // extra flags, e.g. {"--checkpoint-ms", "20"}
     std::vector<std::string> command_args = {};  // extra flags of every command service
+    bool start_query = false;                    // also query_service (StartQuery() later)
+    std::vector<std::string> query_args = {};    // extra flags, e.g. {"--batch-events", "50"}
   };
 
   // Starts the store, the command service(s) and (unless held back) the saga,
@@ -42,6 +45,17 @@ class BankSystem {
   void StartSaga();
   // kill -9 of saga_service.
   ExitStatus KillSaga();
+  // Starts query_service on dir/query (again after a kill: it resumes from
+  // its checkpoint), bound to a fresh port the first time and to the same
+  // endpoint after, with Options::query_args.
+  void StartQuery();
+  // kill -9 of query_service.
+  ExitStatus KillQuery();
+  // Throws std::logic_error if query_service is not running.
+  const std::string& queries() const;
+  bool query_running() const { return query_.has_value() && query_->running(); }
+  ServiceProcess& query_service() { return *query_; }
+
   // SIGTERM to command service `index`, then starts it again bound to the
   // same endpoint, so that its clients (the saga, esctl) reach it again.
   void RestartCommandService(size_t index = 0);
@@ -57,7 +71,8 @@ class BankSystem {
   bool saga_running() const { return saga_.has_value() && saga_->running(); }
 
   // The esctl command line for `args`: the endpoint flags of this system
-  // (commands of instance `command_service`; --saga when it runs) and, unless
+  // (commands of instance `command_service`; --saga and --queries when they
+  // run) and, unless
   // `args` has one, a --timeout of 15 s (loaded machines), then `args`.
   std::vector<std::string> EsctlArgs(const std::vector<std::string>& args,
                                      size_t command_service = 0) const;
@@ -83,6 +98,8 @@ class BankSystem {
   std::vector<std::string> command_endpoints_;
   std::optional<ServiceProcess> saga_;
   std::string saga_control_;
+  std::optional<ServiceProcess> query_;
+  std::string queries_;
 };
 
 }  // namespace es::testing
