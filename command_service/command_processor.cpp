@@ -90,6 +90,9 @@ void CommandProcessor::Handle(es::v1::CommandRequest request, Reply reply) {
   std::string stream;
   switch (request.body_case()) {
     case es::v1::CommandRequest::kCommand: {
+      // What this schema does not know is not stored, so it is not part of
+      // the command (its digest, its repeats).
+      request.mutable_command()->DiscardUnknownFields();
       const es::v1::Command& command = request.command();
       if (command.command_id().empty()) return reply(ErrorReply("command_id is required"));
       if (command.command_id().size() > es::domain::kMaxIdBytes) {

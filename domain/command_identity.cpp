@@ -185,6 +185,10 @@ bool SameCommand(const Command& repeat, const Command& first) {
   Command b = first;
   a.clear_command_id();
   b.clear_command_id();
+  // Fields this schema does not know (a newer client's) are not stored in
+  // the record, so they cannot tell two commands apart.
+  a.DiscardUnknownFields();
+  b.DiscardUnknownFields();
   if (b.has_credit_account_because_of_money_transfer() &&
       b.credit_account_because_of_money_transfer().source_account().empty() &&
       a.has_credit_account_because_of_money_transfer()) {
