@@ -134,9 +134,13 @@ Decision DecideDebitForTransfer(const AccountState& state,
   if (auto rejection = CheckOpened(state, c.account_id())) return Decision::Refuse(*rejection);
   using Failed = es::v1::AccountDebitBecauseOfMoneyTransferFailed;
   // A corrupt source has no trustworthy balance: the transfer fails as for
-  // lack of funds, and nothing is taken.
+  // lack of funds, and nothing is taken. The refusal's code is the one its
+  // record reads back as, on any instance (lack of funds, or closed); the
+  // message says why.
   if (auto corrupt = CheckNotCorrupt(state)) {
-    return Decision::RecordAndRefuse(TransferMovement<Failed>(c, state.balance), corrupt->code,
+    return Decision::RecordAndRefuse(TransferMovement<Failed>(c, state.balance),
+                                     state.closed ? es::v1::REFUSAL_CODE_ACCOUNT_CLOSED
+                                                  : es::v1::REFUSAL_CODE_INSUFFICIENT_FUNDS,
                                      std::move(corrupt->message));
   }
   if (auto closed = CheckNotClosed(state)) {

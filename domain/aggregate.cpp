@@ -37,7 +37,6 @@ std::optional<RecordedAnswer> RecordedRefusal(const AccountState& before, const 
     return Refused(es::v1::REFUSAL_CODE_INSUFFICIENT_FUNDS, type);
   }
   if (std::holds_alternative<es::v1::AccountDebitBecauseOfMoneyTransferFailed>(event)) {
-    if (!before.corrupt.empty()) return Refused(es::v1::REFUSAL_CODE_STREAM_CORRUPT, type);
     return Refused(before.closed ? es::v1::REFUSAL_CODE_ACCOUNT_CLOSED
                                  : es::v1::REFUSAL_CODE_INSUFFICIENT_FUNDS,
                    type);
