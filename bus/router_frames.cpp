@@ -22,13 +22,21 @@ std::optional<RoutedRequest> ReceiveRouted(zmq::socket_t& router, uint64_t* drop
     if (!more) break;
   }
   // frames[0] is the identity the ROUTER prepended; frames[1] must be the
-  // empty delimiter, or the reply could not be routed back to a REQ peer.
-  if (count < 2 || frames[1].size() != 0) {
+  // empty delimiter. A DEALER that left it out gets an error in its own
+  // framing; a REQ always sends it.
+  if (count < 2) {
     if (dropped != nullptr) ++*dropped;
     return std::nullopt;
   }
   RoutedRequest request;
   request.identity = std::move(frames[0]);
+  if (frames[1].size() != 0) {
+    request.delimited = false;
+    request.frame_error =
+        "the request has no empty delimiter frame before its body (send [empty][body], as a REQ "
+        "socket does)";
+    return request;
+  }
   if (count != 3) {
     request.frame_error =
         "expected one body frame after the empty delimiter, got " + std::to_string(count - 2);
@@ -44,6 +52,13 @@ void SendRouted(zmq::socket_t& router, const zmq::message_t& identity, zmq::mess
   router.send(id_copy, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
   router.send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
   router.send(reply, zmq::send_flags::dontwait);
+}
+
+void SendRouted(zmq::socket_t& router, const RoutedRequest& request, std::string_view reply) {
+  if (request.delimited) return SendRouted(router, request.identity, reply);
+  zmq::message_t id_copy(request.identity.data(), request.identity.size());
+  router.send(id_copy, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+  router.send(zmq::buffer(reply), zmq::send_flags::dontwait);
 }
 
 void SendRouted(zmq::socket_t& router, const zmq::message_t& identity, std::string_view reply) {

@@ -172,6 +172,34 @@ int RunPing(Esctl& esctl, const std::string& service) {
   return kOk;
 }
 
+namespace {
+
+// A request socket's bounds (es.v1.ServerBounds): a JSON object's members
+// (",\"bounds\":{...}") or text (" held=... stalled_peers=...").
+std::string BoundsText(const es::v1::ServerBounds& b, bool json) {
+  using ull = unsigned long long;
+  char buf[512];
+  if (json) {
+    std::snprintf(buf, sizeof buf,
+                  ",\"bounds\":{\"held_bytes\":%llu,\"stalled_peers\":%llu,"
+                  "\"replies_held_total\":%llu,\"replies_dropped_total\":%llu,"
+                  "\"requests_dropped_total\":%llu,\"peers_stalled_total\":%llu,"
+                  "\"send_hwm\":%llu,\"held_bytes_per_peer\":%llu,\"held_bytes_limit\":%llu}",
+                  (ull)b.held_bytes(), (ull)b.stalled_peers(), (ull)b.replies_held_total(),
+                  (ull)b.replies_dropped_total(), (ull)b.requests_dropped_total(),
+                  (ull)b.peers_stalled_total(), (ull)b.send_hwm(), (ull)b.held_bytes_per_peer(),
+                  (ull)b.held_bytes_limit());
+  } else {
+    std::snprintf(buf, sizeof buf,
+                  " held=%lluB stalled_peers=%llu replies_dropped=%llu requests_dropped=%llu",
+                  (ull)b.held_bytes(), (ull)b.stalled_peers(), (ull)b.replies_dropped_total(),
+                  (ull)b.requests_dropped_total());
+  }
+  return buf;
+}
+
+}  // namespace
+
 int RunStats(Esctl& esctl) {
   // Each service is asked on its own, briefly: one that is down is reported
   // as such, and the others are still shown.
@@ -221,19 +249,22 @@ int RunStats(Esctl& esctl) {
           "\"appends_total\":%llu,\"events_total\":%llu,\"appends_per_s\":%.1f,\"events_per_s\":%."
           "1f,"
           "\"commits_total\":%llu,\"subscribers\":%llu,\"engine\":%s,\"rss_bytes\":%llu,"
-          "\"listeners\":[%s]}\n",
+          "\"pending_append_bytes\":%llu%s,\"listeners\":[%s]}\n",
           (ull)s.head_position(), (ull)s.stream_count(), (ull)s.appends_total(),
           (ull)s.events_appended_total(), s.appends_per_s(), s.events_per_s(),
           (ull)s.commits_total(), (ull)s.subscribers(), es::bus::JsonQuote(s.engine()).c_str(),
-          (ull)s.rss_bytes(), listeners.c_str());
+          (ull)s.rss_bytes(), (ull)s.pending_append_bytes(), BoundsText(s.bounds(), true).c_str(),
+          listeners.c_str());
     } else {
       std::printf(
           "store_service: head=%llu streams=%llu appends=%llu events=%llu appends/s=%.1f "
-          "events/s=%.1f commits=%llu subscribers=%llu engine=%s rss=%.1fMiB%s\n",
+          "events/s=%.1f commits=%llu subscribers=%llu engine=%s rss=%.1fMiB "
+          "pending_appends=%lluB%s%s\n",
           (ull)s.head_position(), (ull)s.stream_count(), (ull)s.appends_total(),
           (ull)s.events_appended_total(), s.appends_per_s(), s.events_per_s(),
           (ull)s.commits_total(), (ull)s.subscribers(), s.engine().c_str(),
-          s.rss_bytes() / 1048576.0, listeners.c_str());
+          s.rss_bytes() / 1048576.0, (ull)s.pending_append_bytes(),
+          BoundsText(s.bounds(), false).c_str(), listeners.c_str());
     }
   } else {
     unavailable("store", esctl.endpoints.store_requests);
@@ -254,19 +285,21 @@ int RunStats(Esctl& esctl) {
                       "\"snapshots_written\":%llu,\"snapshots_loaded\":%llu,"
                       "\"events_loaded\":%llu,\"command_lookups\":%llu,\"appends_sent\":%llu,"
                       "\"append_requests\":%llu,\"command_id_conflicts\":%llu,"
-                      "\"stream_reads\":%llu,\"version_probes\":%llu,\"probe_requests\":%llu}\n"
+                      "\"stream_reads\":%llu,\"version_probes\":%llu,\"probe_requests\":%llu,"
+                      "\"requests_in_flight\":%llu,\"requests_over_limit\":%llu%s}\n"
                     : "command_service: commands=%llu refused=%llu conflicts_retried=%llu "
                       "cached_aggregates=%llu commands/s=%.1f rss=%llu bytes "
                       "snapshots_written=%llu snapshots_loaded=%llu events_loaded=%llu "
                       "command_lookups=%llu appends_sent=%llu append_requests=%llu "
                       "command_id_conflicts=%llu stream_reads=%llu version_probes=%llu "
-                      "probe_requests=%llu\n",
+                      "probe_requests=%llu in_flight=%llu over_limit=%llu%s\n",
                 (ull)c.commands_total(), (ull)c.commands_refused(), (ull)c.concurrency_retries(),
                 (ull)c.cached_aggregates(), c.commands_per_s(), (ull)c.rss_bytes(),
                 (ull)c.snapshots_written(), (ull)c.snapshots_loaded(), (ull)c.events_loaded(),
                 (ull)c.command_lookups(), (ull)c.appends_sent(), (ull)c.append_requests(),
                 (ull)c.command_id_conflicts(), (ull)c.stream_reads(), (ull)c.version_probes(),
-                (ull)c.probe_requests());
+                (ull)c.probe_requests(), (ull)c.requests_in_flight(),
+                (ull)c.requests_over_limit(), BoundsText(c.bounds(), esctl.json).c_str());
   } else {
     unavailable("commands", esctl.endpoints.commands);
   }

@@ -543,7 +543,12 @@ void CommandProcessor::OnAppended(Job* job, std::optional<es::v1::StoreReply> an
     // or for another command): our state may be stale; the store's record
     // of the first use answers.
     aggregate->Reset();
-    return EnsureLoaded(aggregate, [this, job](bool) { LookUpCommand(job); });
+    return EnsureLoaded(aggregate, [this, job](bool ok) {
+      // Without the stream the record cannot be read back right (a refusal
+      // reads as one only against the account's state): never guess.
+      if (!ok) return FinishRefused(job, es::v1::REFUSAL_CODE_UNAVAILABLE, kStoreSilent);
+      LookUpCommand(job);
+    });
   }
   const es::domain::Decision& decided = job->decision;
   if (decided.events.empty()) {

@@ -15,7 +15,7 @@ constexpr size_t kMaxRequestBytes = 1 << 20;
 
 CommandServer::CommandServer(zmq::context_t& context, CommandServerOptions options)
     : options_(std::move(options)),
-      router_(context, zmq::socket_type::router),
+      router_(context, options_.socket),
       store_(context, options_.store_requests,
              es::bus::AsyncChannel::Options{.attempt_timeout = std::chrono::milliseconds(1000),
                                             .deadline = options_.store_timeout}),
@@ -23,27 +23,63 @@ CommandServer::CommandServer(zmq::context_t& context, CommandServerOptions optio
                         StoreReplyCallback reply) { store_.Call(request, std::move(reply)); },
                  options_.cache_capacity, options_.max_conflict_retries,
                  options_.snapshot_every) {
-  router_.set(zmq::sockopt::linger, 1000);
-  router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(4 * kMaxRequestBytes));
-  router_.set(zmq::sockopt::sndhwm, 0);
-  router_.set(zmq::sockopt::rcvhwm, 0);
-  router_.bind(options_.bind);
+  // Throws zmq::error_t, as main expects of a bind it cannot do.
+  router_.socket().bind(options_.bind);
 }
 
-std::string CommandServer::bound_endpoint() const {
-  return router_.get(zmq::sockopt::last_endpoint);
+std::string CommandServer::bound_endpoint() const { return router_.bound_endpoint(); }
+
+std::string CommandServer::Admit(const std::string& peer, size_t bytes) {
+  InFlight& mine = in_flight_[peer];
+  std::string over;
+  if (mine.requests >= options_.max_in_flight_per_peer) {
+    over = std::to_string(mine.requests) + " requests of this client are in flight (the limit is " +
+           std::to_string(options_.max_in_flight_per_peer) + ")";
+  } else if (mine.bytes + bytes > options_.max_in_flight_bytes_per_peer) {
+    over = "this client's requests in flight would hold " + std::to_string(mine.bytes + bytes) +
+           " bytes (the limit is " + std::to_string(options_.max_in_flight_bytes_per_peer) + ")";
+  } else if (in_flight_total_.requests >= options_.max_in_flight) {
+    over = std::to_string(in_flight_total_.requests) +
+           " requests are in flight (the limit is " + std::to_string(options_.max_in_flight) + ")";
+  } else if (in_flight_total_.bytes + bytes > options_.max_in_flight_bytes) {
+    over = "requests in flight would hold " + std::to_string(in_flight_total_.bytes + bytes) +
+           " bytes (the limit is " + std::to_string(options_.max_in_flight_bytes) + ")";
+  }
+  if (!over.empty()) {
+    if (mine.requests == 0) in_flight_.erase(peer);
+    return over;
+  }
+  ++mine.requests;
+  mine.bytes += bytes;
+  ++in_flight_total_.requests;
+  in_flight_total_.bytes += bytes;
+  return "";
+}
+
+void CommandServer::Release(const std::string& peer, size_t bytes) {
+  auto it = in_flight_.find(peer);
+  if (it == in_flight_.end()) return;
+  --in_flight_total_.requests;
+  in_flight_total_.bytes -= bytes;
+  if (--it->second.requests == 0) {
+    in_flight_.erase(it);
+  } else {
+    it->second.bytes -= bytes;
+  }
 }
 
 void CommandServer::ServeRequests() {
   // Bounded per turn, so replies from the store are not starved.
   for (int i = 0; i < 4096; ++i) {
-    auto routed = es::bus::ReceiveRouted(router_, &malformed_);
+    auto routed = router_.Receive(&malformed_);
     if (!routed) return;
     ++requests_;
+    const bool delimited = routed->delimited;
     auto identity = std::make_shared<zmq::message_t>(std::move(routed->identity));
-    auto send = [this, identity](uint64_t request_id, es::v1::CommandReply reply) {
+    auto send = [this, identity, delimited](uint64_t request_id, es::v1::CommandReply reply) {
       reply.set_request_id(request_id);
-      es::bus::SendRouted(router_, *identity, reply.SerializeAsString());
+      const std::string body = reply.SerializeAsString();
+      router_.Send(*identity, delimited, zmq::message_t(body.data(), body.size()));
     };
     auto fail = [&](const std::string& message) {
       es::v1::CommandReply reply;
@@ -95,14 +131,32 @@ void CommandServer::ServeRequests() {
       stats->set_stream_reads(c.stream_reads);
       stats->set_version_probes(c.version_probes);
       stats->set_probe_requests(c.probe_requests);
+      es::bus::DescribeBounds(router_, stats->mutable_bounds());
+      stats->set_requests_in_flight(in_flight_total_.requests);
+      stats->set_requests_over_limit(over_limit_);
       stats->set_rss_bytes(es::bus::ResidentBytes());
       rate_.Observe(c.commands);
       stats->set_commands_per_s(rate_.per_second());
       send(id, std::move(reply));
       continue;
     }
-    processor_.Handle(std::move(request),
-                      [send, id](es::v1::CommandReply reply) { send(id, std::move(reply)); });
+    // Counted until answered: the reply releases it.
+    std::string peer = identity->to_string();
+    const size_t bytes = routed->body.size();
+    if (std::string over = Admit(peer, bytes); !over.empty()) {
+      ++over_limit_;
+      es::v1::CommandReply reply;
+      reply.mutable_error()->set_code(es::v1::ERROR_CODE_UNAVAILABLE);
+      reply.mutable_error()->set_message(over + "; nothing was done: retry when earlier replies "
+                                                "have come back");
+      send(id, std::move(reply));
+      continue;
+    }
+    processor_.Handle(std::move(request), [this, send, id, peer = std::move(peer),
+                                           bytes](es::v1::CommandReply reply) {
+      Release(peer, bytes);
+      send(id, std::move(reply));
+    });
   }
 }
 
@@ -112,14 +166,20 @@ void CommandServer::Run(const std::atomic<bool>& stop) {
   while (true) {
     if (stop && !drain_until) drain_until = Clock::now() + options_.drain_timeout;
     const bool idle = store_.in_flight() == 0 && !processor_.has_deferred();
-    if (drain_until && (idle || Clock::now() >= *drain_until)) return;
+    if (drain_until && (idle || Clock::now() >= *drain_until)) {
+      router_.Flush();  // what is still held goes out with the socket's linger
+      return;
+    }
     rate_.Observe(processor_.counters().commands);
     zmq::pollitem_t items[] = {
-        {static_cast<void*>(router_), 0, ZMQ_POLLIN, 0},
+        {router_.socket().handle(), 0, ZMQ_POLLIN, 0},
         {static_cast<void*>(store_.socket()), 0, ZMQ_POLLIN, 0},
     };
-    es::bus::PollOnce(items, 2, std::chrono::milliseconds(processor_.has_deferred() ? 0 : 50));
+    std::chrono::milliseconds timeout(processor_.has_deferred() ? 0 : 50);
+    if (router_.has_held()) timeout = std::min(timeout, es::bus::RouterSocket::HeldPollTimeout());
+    es::bus::PollOnce(items, 2, timeout);
     if (items[1].revents & ZMQ_POLLIN) store_.DispatchReplies();
+    router_.Flush();
     // While draining, new requests wait in the socket: a client retries them
     // against the restarted service.
     if (!drain_until && (items[0].revents & ZMQ_POLLIN)) ServeRequests();

@@ -5,9 +5,11 @@
 #include <atomic>
 #include <chrono>
 #include <string>
+#include <unordered_map>
 #include <zmq.hpp>
 
 #include "bus/process_stats.h"
+#include "bus/server_socket.h"
 #include "command_service/command_processor.h"
 
 namespace es::command {
@@ -20,6 +22,22 @@ struct CommandServerOptions {
   uint64_t snapshot_every = 1000;                  // events between account snapshots; 0 = none
   std::chrono::milliseconds store_timeout{10000};  // then a command is answered UNAVAILABLE
   std::chrono::milliseconds drain_timeout{5000};   // on shutdown
+  // Requests received and not yet answered, per client and in total: past
+  // either, a request is answered UNAVAILABLE at once (nothing written), so
+  // a client that floods, or a slow store, cannot grow memory without end.
+  size_t max_in_flight_per_peer = 4096;
+  size_t max_in_flight_bytes_per_peer = size_t{16} << 20;
+  size_t max_in_flight = 20'000;
+  size_t max_in_flight_bytes = size_t{128} << 20;
+  // The request socket's limits (bus/server_socket.h). Replies are small
+  // (a command's outcome, one aggregate's view), so its queue can be deep
+  // enough for a client that pipelines a thousand commands.
+  es::bus::ServerSocketOptions socket{.max_frame_bytes = size_t{4} << 20,
+                                      .send_hwm = 1000,
+                                      .receive_hwm = 1000,
+                                      .held_bytes_per_peer = size_t{4} << 20,
+                                      .held_bytes_total = size_t{64} << 20,
+                                      .linger_ms = 1000};
 };
 
 class CommandServer {
@@ -33,13 +51,24 @@ class CommandServer {
 
  private:
   void ServeRequests();
+  // Counts a request in flight for `peer`, or says why it is over a limit.
+  std::string Admit(const std::string& peer, size_t bytes);
+  void Release(const std::string& peer, size_t bytes);
+
+  struct InFlight {
+    size_t requests = 0;
+    size_t bytes = 0;
+  };
 
   CommandServerOptions options_;
-  zmq::socket_t router_;
+  es::bus::RouterSocket router_;
   StoreRpc store_;
   CommandProcessor processor_;
   uint64_t requests_ = 0;
   uint64_t malformed_ = 0;
+  std::unordered_map<std::string, InFlight> in_flight_;  // by peer identity
+  InFlight in_flight_total_;
+  uint64_t over_limit_ = 0;
   es::bus::RateMeter rate_;
 };
 

@@ -16,6 +16,25 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr int kMaxRequestsPerTurn = 1000;
+// Queries waiting for the projection to reach their position; past it a
+// query is answered STALE at once (so waiting costs bounded memory).
+constexpr size_t kMaxWaiting = 10'000;
+
+// A page of 1000 rows is ~100 KiB: 256 queued replies bound what a client
+// that does not read costs in libzmq to ~25 MiB, then 8 MiB held here.
+es::bus::ServerSocketOptions QuerySocketOptions() {
+  return es::bus::ServerSocketOptions{.max_frame_bytes = size_t{1} << 20,
+                                      .send_hwm = 256,
+                                      .receive_hwm = 1000,
+                                      .held_bytes_per_peer = size_t{8} << 20,
+                                      .held_bytes_total = size_t{64} << 20,
+                                      .linger_ms = 0};
+}
+
+zmq::message_t MessageOf(const google::protobuf::MessageLite& message) {
+  const std::string body = message.SerializeAsString();
+  return zmq::message_t(body.data(), body.size());
+}
 
 uint64_t ResidentSetBytes() {
   std::ifstream statm("/proc/self/statm");
@@ -55,15 +74,14 @@ QueryLoop::QueryLoop(zmq::context_t& context, QueryOptions options)
     : options_(std::move(options)),
       context_(context),
       projection_(options_.data_dir + "/projection.db"),
-      router_(context, zmq::socket_type::router) {
-  router_.set(zmq::sockopt::linger, 0);
-  router_.bind(options_.bind);
+      router_(context, QuerySocketOptions()) {
+  router_.socket().bind(options_.bind);
   NewSubscriber();
 }
 
 QueryLoop::~QueryLoop() = default;
 
-std::string QueryLoop::endpoint() const { return router_.get(zmq::sockopt::last_endpoint); }
+std::string QueryLoop::endpoint() const { return router_.bound_endpoint(); }
 
 void QueryLoop::NewSubscriber() {
   es::bus::CatchUpOptions options{.store_requests = options_.store_requests,
@@ -79,8 +97,9 @@ bool QueryLoop::Run(const std::atomic<bool>& stop) {
   Log("projecting from position %llu", static_cast<unsigned long long>(projection_.position() + 1));
   try {
     while (!stop.load()) {
+      router_.Flush();
       zmq::pollitem_t items[] = {
-          {static_cast<void*>(router_), 0, ZMQ_POLLIN, 0},
+          {router_.socket().handle(), 0, ZMQ_POLLIN, 0},
           {static_cast<void*>(subscriber_->live_socket()), 0, ZMQ_POLLIN, 0},
       };
       long timeout_ms = 50;
@@ -91,6 +110,9 @@ bool QueryLoop::Run(const std::atomic<bool>& stop) {
         const auto left =
             std::chrono::duration_cast<milliseconds>(first->deadline - Clock::now()).count();
         timeout_ms = std::clamp<long>(left, 0, timeout_ms);
+      }
+      if (router_.has_held()) {
+        timeout_ms = std::min<long>(timeout_ms, es::bus::RouterSocket::HeldPollTimeout().count());
       }
       try {
         zmq::poll(items, std::size(items), milliseconds(timeout_ms));
@@ -153,27 +175,23 @@ void QueryLoop::ApplyBatch() {
 
 void QueryLoop::ServeRequests() {
   for (int i = 0; i < kMaxRequestsPerTurn; ++i) {
-    std::optional<es::bus::RoutedRequest> routed =
-        es::bus::ReceiveRouted(router_, &dropped_requests_);
+    std::optional<es::bus::RoutedRequest> routed = router_.Receive(&dropped_requests_);
     if (!routed) return;
     if (routed->frame_error) {
-      es::bus::SendRouted(
-          router_, routed->identity,
-          ErrorReply(0, projection_.position(), *routed->frame_error).SerializeAsString());
+      router_.Send(*routed, MessageOf(ErrorReply(0, projection_.position(), *routed->frame_error)));
       continue;
     }
     es::v1::QueryRequest request;
     if (routed->body.size() > static_cast<size_t>(INT_MAX) ||
         !request.ParseFromArray(routed->body.data(), static_cast<int>(routed->body.size()))) {
-      es::bus::SendRouted(router_, routed->identity,
-                          ErrorReply(0, projection_.position(), "the body is not a QueryRequest")
-                              .SerializeAsString());
+      router_.Send(*routed,
+                   MessageOf(ErrorReply(0, projection_.position(), "the body is not a QueryRequest")));
       continue;
     }
     const bool control = request.has_ping() || request.has_stats();
     if (control || request.min_position() <= projection_.position()) {
       Answer(routed->identity, request, /*stale=*/false);
-    } else if (request.wait_ms() == 0) {
+    } else if (request.wait_ms() == 0 || waiting_.size() >= kMaxWaiting) {
       Answer(routed->identity, request, /*stale=*/true);
     } else {
       const milliseconds wait =
@@ -209,7 +227,7 @@ void QueryLoop::Answer(const zmq::message_t& identity, const es::v1::QueryReques
   if (stale) {
     ++stale_answers_;
     reply.set_status(es::v1::QUERY_STATUS_STALE);
-    es::bus::SendRouted(router_, identity, reply.SerializeAsString());
+    router_.Send(identity, /*delimited=*/true, MessageOf(reply));
     return;
   }
   reply.set_status(es::v1::QUERY_STATUS_OK);
@@ -243,7 +261,7 @@ void QueryLoop::Answer(const zmq::message_t& identity, const es::v1::QueryReques
   } catch (const BadQuery& e) {
     reply = ErrorReply(request.request_id(), projection_.position(), e.what());
   }
-  es::bus::SendRouted(router_, identity, reply.SerializeAsString());
+  router_.Send(identity, /*delimited=*/true, MessageOf(reply));
 }
 
 es::v1::QueryServiceStats QueryLoop::Stats() const {

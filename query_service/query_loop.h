@@ -25,6 +25,7 @@
 
 #include "bus/catch_up_subscriber.h"
 #include "bus/router_frames.h"
+#include "bus/server_socket.h"
 #include "es/v1/query.pb.h"
 #include "query_service/projection.h"
 
@@ -72,7 +73,7 @@ class QueryLoop {
   QueryOptions options_;
   zmq::context_t& context_;
   Projection projection_;
-  zmq::socket_t router_;
+  es::bus::RouterSocket router_;
   std::unique_ptr<es::bus::CatchUpSubscriber> subscriber_;
   es::v1::EventRecord record_;  // reused for every event
   std::deque<Waiting> waiting_;

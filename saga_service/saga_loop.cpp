@@ -71,7 +71,14 @@ std::string CommandName(const es::v1::Command& command) {
 SagaLoop::SagaLoop(zmq::context_t& context, SagaOptions options, const SagaCheckpoint& resume_from)
     : options_(std::move(options)),
       checkpoint_file_(CheckpointFileIn(options_.data_dir)),
-      control_(context, zmq::socket_type::router),
+      // Control replies are small (stats, a status): a shallow queue, then
+      // 1 MiB held per peer.
+      control_(context, es::bus::ServerSocketOptions{.max_frame_bytes = size_t{64} << 10,
+                                                     .send_hwm = 256,
+                                                     .receive_hwm = 1000,
+                                                     .held_bytes_per_peer = size_t{1} << 20,
+                                                     .held_bytes_total = size_t{16} << 20,
+                                                     .linger_ms = 0}),
       subscriber_(context, SubscriberOptions(options_, resume_from.position)),
       commands_(context, options_.commands,
                 {.attempt_timeout = kCommandAttemptTimeout, .deadline = milliseconds(-1)}),
@@ -81,11 +88,10 @@ SagaLoop::SagaLoop(zmq::context_t& context, SagaOptions options, const SagaCheck
       last_summary_(Clock::now()),
       alarm_log_("alarm", kAlarmLogInterval),
       persist_failures_("cannot persist the checkpoint", kPersistFailureLogInterval) {
-  control_.set(zmq::sockopt::linger, 0);
-  control_.bind(options_.bind_control);
+  control_.socket().bind(options_.bind_control);
 }
 
-std::string SagaLoop::control_endpoint() const { return control_.get(zmq::sockopt::last_endpoint); }
+std::string SagaLoop::control_endpoint() const { return control_.bound_endpoint(); }
 
 bool SagaLoop::Run(const std::atomic<bool>& stop) {
   std::optional<Clock::time_point> give_up_at;
@@ -114,18 +120,21 @@ bool SagaLoop::Run(const std::atomic<bool>& stop) {
 void SagaLoop::RunOneTurn(bool pull_events) {
   const bool want_events = pull_events && under_in_flight_limit();
   zmq::pollitem_t items[] = {
-      {static_cast<void*>(control_), 0, ZMQ_POLLIN, 0},
+      {control_.socket().handle(), 0, ZMQ_POLLIN, 0},
       {static_cast<void*>(commands_.socket()), 0, ZMQ_POLLIN, 0},
       // Not watched at the in-flight limit: it would stay readable and spin.
       {static_cast<void*>(subscriber_.live_socket()), 0,
        static_cast<short>(want_events ? ZMQ_POLLIN : 0), 0},
   };
   try {
-    zmq::poll(items, std::size(items), PollTimeout(want_events));
+    auto timeout = PollTimeout(want_events);
+    if (control_.has_held()) timeout = std::min(timeout, es::bus::RouterSocket::HeldPollTimeout());
+    zmq::poll(items, std::size(items), timeout);
   } catch (const zmq::error_t& error) {
     if (!Interrupted(error)) throw;
   }
   commands_.DispatchReplies();
+  control_.Flush();
   if (pull_events) PullEvents();
   if (Clock::now() - last_channel_tick_ >= kChannelTickInterval) {
     commands_.Tick();
@@ -263,12 +272,12 @@ bool SagaLoop::PersistCheckpoint() {
 
 void SagaLoop::ServeControl() {
   for (int i = 0; i < kMaxControlRequestsPerTurn; ++i) {
-    std::optional<es::bus::RoutedRequest> request =
-        es::bus::ReceiveRouted(control_, &control_dropped_);
-    if (!request) return;  // nothing waiting (or a dropped message: next turn)
+    std::optional<es::bus::RoutedRequest> request = control_.Receive(&control_dropped_);
+    if (!request) return;  // nothing waiting
     const es::v1::SagaReply reply =
         AnswerSagaRequest(*request, tracker_.checkpoint().position, [this] { return Stats(); });
-    es::bus::SendRouted(control_, request->identity, reply.SerializeAsString());
+    const std::string body = reply.SerializeAsString();
+    control_.Send(*request, zmq::message_t(body.data(), body.size()));
   }
 }
 

@@ -31,6 +31,7 @@
 
 #include "bus/async_rpc.h"
 #include "bus/catch_up_subscriber.h"
+#include "bus/server_socket.h"
 #include "es/v1/command.pb.h"
 #include "es/v1/saga.pb.h"
 #include "saga_service/checkpoint_file.h"
@@ -112,7 +113,7 @@ class SagaLoop {
 
   SagaOptions options_;
   std::filesystem::path checkpoint_file_;
-  zmq::socket_t control_;
+  es::bus::RouterSocket control_;
   es::bus::CatchUpSubscriber subscriber_;
   es::v1::EventRecord event_;  // the record PullEvents reuses for every event
   es::bus::AsyncRpc<es::v1::CommandRequest, es::v1::CommandReply> commands_;

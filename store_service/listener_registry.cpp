@@ -16,10 +16,14 @@ void ListenerRegistry::OnSubscriptionMessage(std::string_view message) {
   if (topic.empty() || topic == kHeartbeatTopic) connected_ += change;
 }
 
-std::string ListenerRegistry::Report(const std::string& name, uint64_t position,
+std::string ListenerRegistry::Report(const std::string& name, uint64_t position, uint64_t head,
                                      Clock::time_point now) {
   if (name.empty() || name.size() > kMaxNameBytes) {
     return "report_checkpoint.subscriber must be 1.." + std::to_string(kMaxNameBytes) + " bytes";
+  }
+  if (position > head) {
+    return "report_checkpoint.position " + std::to_string(position) + " is beyond the head " +
+           std::to_string(head);
   }
   if (named_.size() >= kMaxNamed && !named_.contains(name)) {
     auto stalest = std::min_element(named_.begin(), named_.end(), [](const auto& a, const auto& b) {

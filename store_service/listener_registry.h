@@ -33,8 +33,11 @@ class ListenerRegistry {
   bool wants_batches() const { return batch_subscriptions_ > 0; }
 
   // Records a named subscriber's checkpoint. Returns an error message for a
-  // bad name, or an empty string. Past kMaxNamed, the stalest is forgotten.
-  std::string Report(const std::string& name, uint64_t position, Clock::time_point now);
+  // bad name or a position beyond `head` (no listener can have processed an
+  // event that does not exist: its lag would be a lie), or an empty string.
+  // Past kMaxNamed, the stalest is forgotten.
+  std::string Report(const std::string& name, uint64_t position, uint64_t head,
+                     Clock::time_point now);
 
   // Adds one ListenerStatus per named subscriber to `stats`.
   void Describe(uint64_t head, Clock::time_point now, es::v1::StoreStats* stats) const;

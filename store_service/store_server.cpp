@@ -52,26 +52,39 @@ void PublishFrames(zmq::socket_t& publisher, std::string_view topic, zmq::messag
 
 class StoreServer::SocketOutput final : public StoreOutput {
  public:
-  SocketOutput(zmq::socket_t& router, zmq::socket_t& publisher)
+  SocketOutput(bus::RouterSocket& router, zmq::socket_t& publisher)
       : router_(router), publisher_(publisher) {}
-  void Reply(const zmq::message_t& identity, zmq::message_t body) override {
-    bus::SendRouted(router_, identity, std::move(body));
+  void Reply(const zmq::message_t& identity, bool delimited, zmq::message_t body) override {
+    router_.Send(identity, delimited, std::move(body));
   }
   void Publish(std::string_view topic, zmq::message_t body) override {
     PublishFrames(publisher_, topic, std::move(body));
   }
 
  private:
-  zmq::socket_t& router_;
+  bus::RouterSocket& router_;
   zmq::socket_t& publisher_;
 };
+
+namespace {
+
+// The request socket's limits, with the frame limit the server's own.
+bus::ServerSocketOptions SocketOptionsFor(const StoreServerOptions& options) {
+  bus::ServerSocketOptions socket = options.socket;
+  // Frames up to 4x the message limit are read and refused (TOO_LARGE);
+  // bigger ones disconnect the peer before they are held in memory.
+  socket.max_frame_bytes = options.max_message_bytes * 4;
+  return socket;
+}
+
+}  // namespace
 
 StoreServer::StoreServer(zmq::context_t& context, EventStorage& storage, StoreServerOptions options)
     : storage_(storage),
       options_(std::move(options)),
-      router_(context, zmq::socket_type::router),
+      router_(std::make_unique<bus::RouterSocket>(context, SocketOptionsFor(options_))),
       publisher_(context, zmq::socket_type::xpub),
-      socket_output_(std::make_unique<SocketOutput>(router_, publisher_)),
+      socket_output_(std::make_unique<SocketOutput>(*router_, publisher_)),
       output_(socket_output_.get()),
       throughput_(SteadyClock::now()) {}
 
@@ -84,32 +97,31 @@ StoreServer::StoreServer(EventStorage& storage, StoreServerOptions options, Stor
 StoreServer::~StoreServer() { Close(); }
 
 Status StoreServer::Bind() {
-  // Replies to a pipelining client must not be dropped at the default
-  // high-water mark of 1000; a drained turn alone can answer 4096.
-  router_.set(zmq::sockopt::sndhwm, 1'000'000);
-  router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.max_message_bytes * 4));
-  router_.set(zmq::sockopt::linger, 200);
+  // The request socket's limits are the RouterSocket's (bus/server_socket.h):
+  // a burst of replies past its queue waits in the server, a peer that
+  // does not read is stalled.
+  //
   // Per subscriber: what the store queues for one that does not read. An
-  // event is ~300 bytes queued, so 25,000 messages bound a stalled
-  // subscriber to ~7.5 MB of single events, or ~120 MB of 16-event batches
-  // (1,000,000 let one hold ~300 MB of single events); past it, it misses
-  // messages and repairs from the store (tests/fault_slow_listener_test.cpp).
-  publisher_.set(zmq::sockopt::sndhwm, 25'000);
+  // event is ~300 bytes queued, so 4,000 messages bound a stalled
+  // subscriber to ~1.2 MB of single events, or ~20 MB of 16-event batches;
+  // past it, it misses messages and repairs from the store
+  // (tests/fault_slow_listener_test.cpp).
+  publisher_.set(zmq::sockopt::sndhwm, 4'000);
   publisher_.set(zmq::sockopt::linger, 0);
   // XPUB rather than PUB only to count subscribers: verboser passes every
   // subscribe and unsubscribe (also the implicit ones on disconnect).
   publisher_.set(zmq::sockopt::xpub_verboser, 1);
-  for (auto [socket, endpoint, bound] : {
-           std::tuple{&router_, &options_.requests_endpoint, &bound_requests_endpoint_},
-           std::tuple{&publisher_, &options_.events_endpoint, &bound_events_endpoint_},
-       }) {
-    try {
-      socket->bind(*endpoint);
-    } catch (const zmq::error_t& e) {
-      return Status(es::v1::ERROR_CODE_UNAVAILABLE, "cannot bind " + *endpoint + ": " + e.what());
-    }
-    *bound = socket->get(zmq::sockopt::last_endpoint);
+  if (std::string error = router_->Bind(options_.requests_endpoint); !error.empty()) {
+    return Status(es::v1::ERROR_CODE_UNAVAILABLE, error);
   }
+  bound_requests_endpoint_ = router_->bound_endpoint();
+  try {
+    publisher_.bind(options_.events_endpoint);
+  } catch (const zmq::error_t& e) {
+    return Status(es::v1::ERROR_CODE_UNAVAILABLE,
+                  "cannot bind " + options_.events_endpoint + ": " + e.what());
+  }
+  bound_events_endpoint_ = publisher_.get(zmq::sockopt::last_endpoint);
   return Status::Ok();
 }
 
@@ -121,14 +133,20 @@ void StoreServer::Run(const std::atomic<bool>& stop_requested) {
       PublishHeartbeat();
       next_heartbeat = now + options_.heartbeat_interval;
     }
+    router_->Flush();
     const int completion_fd = storage_.CompletionFd();
-    std::array<zmq::pollitem_t, 3> items{{{router_.handle(), 0, ZMQ_POLLIN, 0},
+    // Past the pending-append budget, requests wait in their sockets (and
+    // then in TCP) until the storage has caught up.
+    const short request_events =
+        pending_append_bytes_ < options_.max_pending_append_bytes ? ZMQ_POLLIN : 0;
+    std::array<zmq::pollitem_t, 3> items{{{router_->socket().handle(), 0, request_events, 0},
                                           {publisher_.handle(), 0, ZMQ_POLLIN, 0},
                                           {nullptr, completion_fd, ZMQ_POLLIN, 0}}};
     const size_t item_count = completion_fd >= 0 ? 3 : 2;
+    auto timeout = std::chrono::ceil<std::chrono::milliseconds>(next_heartbeat - now);
+    if (router_->has_held()) timeout = std::min(timeout, bus::RouterSocket::HeldPollTimeout());
     try {
-      zmq::poll(items.data(), item_count,
-                std::chrono::ceil<std::chrono::milliseconds>(next_heartbeat - now));
+      zmq::poll(items.data(), item_count, timeout);
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;  // a signal: look at stop_requested again
       throw;
@@ -140,6 +158,7 @@ void StoreServer::Run(const std::atomic<bool>& stop_requested) {
   }
   FinishSubmittedBatches();
   RefuseWaitingRequests();
+  router_->Flush();
   Close();
 }
 
@@ -170,14 +189,10 @@ void StoreServer::ServeRequests(std::span<bus::RoutedRequest> requests) {
 void StoreServer::ServeWaitingRequests() {
   SubmittedBatch batch;
   batch.arena = TakeArena();
-  for (size_t served = 0; served < options_.max_requests_per_drain;) {
-    const uint64_t dropped_before = frames_dropped_;
-    std::optional<bus::RoutedRequest> routed = bus::ReceiveRouted(router_, &frames_dropped_);
-    if (!routed) {
-      if (frames_dropped_ == dropped_before) break;  // nothing more waiting
-      LogLine("dropped a request without the empty delimiter frame (cannot be answered)");
-      continue;
-    }
+  for (size_t served = 0; served < options_.max_requests_per_drain &&
+                          pending_append_bytes_ + batch.bytes < options_.max_pending_append_bytes;) {
+    std::optional<bus::RoutedRequest> routed = router_->Receive(&frames_dropped_);
+    if (!routed) break;  // nothing more waiting
     const size_t queued_before = batch.requests.size();
     HandleRequest(*routed, &batch);
     served += std::max<size_t>(1, batch.requests.size() - queued_before);
@@ -208,25 +223,29 @@ void StoreServer::ReturnArena(std::unique_ptr<google::protobuf::Arena> arena) {
 
 void StoreServer::RefuseWaitingRequests() {
   for (size_t refused = 0; refused < options_.max_requests_per_drain; ++refused) {
-    const uint64_t dropped_before = frames_dropped_;
-    std::optional<bus::RoutedRequest> routed = bus::ReceiveRouted(router_, &frames_dropped_);
-    if (!routed) {
-      if (frames_dropped_ == dropped_before) break;
-      continue;
-    }
+    std::optional<bus::RoutedRequest> routed = router_->Receive(&frames_dropped_);
+    if (!routed) break;
     es::v1::StoreRequest request;
     uint64_t request_id = 0;
     if (!routed->frame_error && request.ParseFromArray(routed->body.data(), routed->body.size())) {
       request_id = request.request_id();
     }
-    ReplyError(routed->identity, request_id, es::v1::ERROR_CODE_UNAVAILABLE,
-               "the store is shutting down");
+    es::v1::StoreReply reply;
+    reply.set_request_id(request_id);
+    reply.mutable_error()->set_code(es::v1::ERROR_CODE_UNAVAILABLE);
+    reply.mutable_error()->set_message("the store is shutting down");
+    ++requests_refused_;
+    Reply(routed->identity, reply, routed->delimited);
   }
 }
 
 void StoreServer::HandleRequest(bus::RoutedRequest& routed, SubmittedBatch* batch) {
   if (routed.frame_error) {
-    ReplyError(routed.identity, 0, es::v1::ERROR_CODE_BAD_REQUEST, *routed.frame_error);
+    es::v1::StoreReply reply;
+    reply.mutable_error()->set_code(es::v1::ERROR_CODE_BAD_REQUEST);
+    reply.mutable_error()->set_message(*routed.frame_error);
+    ++requests_refused_;
+    Reply(routed.identity, reply, routed.delimited);
     return;
   }
   if (routed.body.size() > options_.max_message_bytes) {
@@ -291,8 +310,8 @@ void StoreServer::HandleRequest(bus::RoutedRequest& routed, SubmittedBatch* batc
       break;
     case es::v1::StoreRequest::kReportCheckpoint: {
       const auto& report = request.report_checkpoint();
-      std::string error =
-          listeners_.Report(report.subscriber(), report.position(), SteadyClock::now());
+      std::string error = listeners_.Report(report.subscriber(), report.position(),
+                                            storage_.Head(), SteadyClock::now());
       if (!error.empty()) {
         ReplyError(routed.identity, request.request_id(), es::v1::ERROR_CODE_BAD_REQUEST, error);
         return;
@@ -371,12 +390,14 @@ void StoreServer::QueueAppends(bus::RoutedRequest& routed, const es::v1::StoreRe
     }
     for (const es::v1::AppendRequest& append : appends) batch->requests.push_back(&append);
   }
+  batch->bytes += routed.body.size();
   batch->appends.push_back(PendingAppend{std::move(routed.identity), &request, first});
 }
 
 void StoreServer::SubmitAppends(SubmittedBatch submitted) {
   SubmittedBatch& batch = submitted_.emplace_back(std::move(submitted));
   batch.recorded_at_us = NowMicros();
+  pending_append_bytes_ += batch.bytes;
   storage_.Submit(batch.requests, batch.recorded_at_us);
   // An engine without a sync thread has completed it already.
   if (storage_.CompletionFd() < 0) CompleteSubmittedBatches();
@@ -387,6 +408,7 @@ void StoreServer::CompleteSubmittedBatches() {
     std::optional<std::vector<AppendOutcome>> outcomes = storage_.TakeCompleted();
     if (!outcomes) return;
     AnswerAndPublish(submitted_.front(), *outcomes);
+    pending_append_bytes_ -= submitted_.front().bytes;
     std::unique_ptr<google::protobuf::Arena> arena = std::move(submitted_.front().arena);
     submitted_.pop_front();  // before the arena its requests live on goes
     ReturnArena(std::move(arena));
@@ -490,8 +512,9 @@ void StoreServer::PublishHeartbeat() {
   output_->Publish(kHeartbeatTopic, SerializedMessage(message));
 }
 
-void StoreServer::Reply(const zmq::message_t& identity, const es::v1::StoreReply& reply) {
-  output_->Reply(identity, SerializedMessage(reply));
+void StoreServer::Reply(const zmq::message_t& identity, const es::v1::StoreReply& reply,
+                        bool delimited) {
+  output_->Reply(identity, delimited, SerializedMessage(reply));
 }
 
 void StoreServer::ReplyError(const zmq::message_t& identity, uint64_t request_id,
@@ -508,8 +531,9 @@ ReadLimits StoreServer::ReadLimitsFor(uint32_t requested_count) const {
   ReadLimits limits;
   limits.max_count = requested_count == 0 ? options_.default_read_count
                                           : std::min(requested_count, options_.max_read_count);
-  // A reply must fit in what a client accepts as one message.
-  limits.max_bytes = options_.max_message_bytes;
+  // A reply must fit in what a client accepts as one message, and be small
+  // enough that what a peer can have queued stays small.
+  limits.max_bytes = std::min(options_.max_message_bytes, options_.max_read_reply_bytes);
   return limits;
 }
 
@@ -528,6 +552,8 @@ es::v1::StoreStats StoreServer::Stats() {
   stats.set_requests_refused(requests_refused_ + frames_dropped_);
   stats.set_subscribers(listeners_.connected());
   listeners_.Describe(storage_.Head(), SteadyClock::now(), &stats);
+  if (router_) bus::DescribeBounds(*router_, stats.mutable_bounds());
+  stats.set_pending_append_bytes(pending_append_bytes_);
   return stats;
 }
 
@@ -540,7 +566,7 @@ void StoreServer::ReadSubscriptions() {
 }
 
 void StoreServer::Close() {
-  if (router_.handle() != nullptr) router_.close();
+  if (router_) router_->Close();
   if (publisher_.handle() != nullptr) publisher_.close();
 }
 

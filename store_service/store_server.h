@@ -36,6 +36,7 @@
 #include <zmq.hpp>
 
 #include "bus/router_frames.h"
+#include "bus/server_socket.h"
 #include "es/v1/store.pb.h"
 #include "store_service/event_storage.h"
 #include "store_service/listener_registry.h"
@@ -60,6 +61,17 @@ struct StoreServerOptions {
   // counts are capped at max_read_count.
   uint32_t default_read_count = 1000;
   uint32_t max_read_count = 10'000;
+  // A read's reply holds at most this many bytes of events (at least one
+  // event, whatever its size): what a peer that does not read can have
+  // queued is send_hwm replies of about this size.
+  size_t max_read_reply_bytes = size_t{256} << 10;
+  // Appends received but not yet durable and answered: past this the store
+  // stops reading requests until the storage catches up (TCP pushes back
+  // on the writers), so a flood of appends cannot outgrow memory.
+  size_t max_pending_append_bytes = size_t{128} << 20;
+  // The request socket's limits (bus/server_socket.h); max_frame_bytes is
+  // set from max_message_bytes.
+  bus::ServerSocketOptions socket;
 };
 
 // Where the request handling's output goes: the server's own sockets, or,
@@ -68,8 +80,9 @@ struct StoreServerOptions {
 class StoreOutput {
  public:
   virtual ~StoreOutput() = default;
-  // A reply to the peer `identity`.
-  virtual void Reply(const zmq::message_t& identity, zmq::message_t body) = 0;
+  // A reply to the peer `identity`, with the empty delimiter frame before
+  // it if `delimited` (as its request had).
+  virtual void Reply(const zmq::message_t& identity, bool delimited, zmq::message_t body) = 0;
   // A published message [topic][body].
   virtual void Publish(std::string_view topic, zmq::message_t body) = 0;
 };
@@ -128,6 +141,7 @@ class StoreServer {
     // Every append of `appends`, in order (an append_many's all in a row).
     std::vector<const es::v1::AppendRequest*> requests;
     int64_t recorded_at_us = 0;
+    size_t bytes = 0;  // the request bodies' sizes
   };
 
   void ServeWaitingRequests();
@@ -142,7 +156,8 @@ class StoreServer {
   void ReturnArena(std::unique_ptr<google::protobuf::Arena> arena);
   void AnswerAndPublish(const SubmittedBatch& batch, const std::vector<AppendOutcome>& outcomes);
   void PublishHeartbeat();
-  void Reply(const zmq::message_t& identity, const es::v1::StoreReply& reply);
+  void Reply(const zmq::message_t& identity, const es::v1::StoreReply& reply,
+             bool delimited = true);
   void ReplyError(const zmq::message_t& identity, uint64_t request_id, es::v1::ErrorCode code,
                   const std::string& message);
   ReadLimits ReadLimitsFor(uint32_t requested_count) const;
@@ -153,7 +168,8 @@ class StoreServer {
 
   EventStorage& storage_;
   StoreServerOptions options_;
-  zmq::socket_t router_;
+  // Null without sockets.
+  std::unique_ptr<bus::RouterSocket> router_;
   zmq::socket_t publisher_;
   std::string bound_requests_endpoint_;
   std::string bound_events_endpoint_;
@@ -173,6 +189,7 @@ class StoreServer {
   uint64_t commits_total_ = 0;
   uint64_t requests_refused_ = 0;
   uint64_t frames_dropped_ = 0;
+  size_t pending_append_bytes_ = 0;  // in submitted_
   ThroughputWindow throughput_;
   ListenerRegistry listeners_;
 };

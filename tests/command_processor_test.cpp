@@ -10,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ namespace es::command {
 namespace {
 
 using es::testing::CreditWith;
+using es::testing::DebitWith;
 using es::testing::OpenAccountWith;
 using es::testing::TransferWith;
 
@@ -31,7 +33,7 @@ class MemoryStore {
   StoreCall Caller() {
     return [this](es::v1::StoreRequest& request, StoreReplyCallback reply) {
       ++requests[request.body_case()];
-      queued_.push_back({Answer(request), std::move(reply)});
+      queued_.push_back({Answer(request), std::move(reply), request.body_case()});
     };
   }
   // Hands every queued reply to its caller (those they cause wait); a
@@ -39,18 +41,22 @@ class MemoryStore {
   void Deliver() {
     std::deque<Queued> now = std::move(queued_);
     queued_.clear();
-    for (Queued& q : now) q.reply(silent ? std::nullopt : std::move(q.answer));
+    for (Queued& q : now) {
+      q.reply(silent || silent_to.contains(q.kind) ? std::nullopt : std::move(q.answer));
+    }
   }
   bool idle() const { return queued_.empty(); }
   uint64_t head() const { return log_.size(); }
 
   std::map<int, int> requests;  // by StoreRequest body case
   bool silent = false;
+  std::set<int> silent_to;  // body cases it does not answer
 
  private:
   struct Queued {
     std::optional<es::v1::StoreReply> answer;
     StoreReplyCallback reply;
+    int kind;
   };
 
   es::v1::StoreReply Answer(const es::v1::StoreRequest& request) {
@@ -290,6 +296,29 @@ TEST_F(CommandProcessorTest, AProbeTheStoreDoesNotAnswerIsUnavailableNotTheCache
   EXPECT_EQ(reply.outcome().refusal_code(), es::v1::REFUSAL_CODE_UNAVAILABLE);
   store_.silent = false;
   EXPECT_EQ(GetAccount(instance, "A").account().balance(), 5) << "loads afresh once it answers";
+}
+
+TEST_F(CommandProcessorTest, ARepeatWhoseStreamCannotBeReloadedIsUnavailableNeverAccepted) {
+  Instance first(store_);
+  Instance second(store_);
+  ASSERT_TRUE(Send(first, OpenAccountWith("open-a", "A", "Ann", 500)).accepted());
+  ASSERT_TRUE(GetAccount(second, "A").has_account());  // second caches A at version 1
+  ASSERT_TRUE(Send(first, DebitWith("d1", "A", 100)).accepted());
+  // second's cache does not know d1: it decides, appends, and the store
+  // answers "duplicate"; the stream must then be reloaded to read the first
+  // outcome back, and the reload gets no answer.
+  store_.silent_to = {es::v1::StoreRequest::kReadStream};
+  const uint64_t head = store_.head();
+
+  const es::v1::CommandOutcome outcome = Send(second, DebitWith("d1", "A", 100));
+
+  EXPECT_FALSE(outcome.accepted()) << outcome.DebugString();
+  EXPECT_EQ(outcome.refusal_code(), es::v1::REFUSAL_CODE_UNAVAILABLE) << outcome.DebugString();
+  EXPECT_EQ(store_.head(), head) << "nothing written";
+  store_.silent_to.clear();
+  const es::v1::CommandOutcome again = Send(second, DebitWith("d1", "A", 100));
+  EXPECT_TRUE(again.accepted()) << again.DebugString();
+  EXPECT_TRUE(again.duplicate());
 }
 
 }  // namespace

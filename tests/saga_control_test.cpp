@@ -63,5 +63,21 @@ TEST(SagaControl, MalformedRequestsGetBadRequest) {
   EXPECT_EQ(AnswerSagaRequest(Routed(empty.SerializeAsString()), 7, SampleStats).request_id(), 44u);
 }
 
+TEST(SagaControl, ARequestOverFourKibibytesIsTooLargeAndNotDecoded) {
+  // A ping padded with an unknown field: decodable, but no control request
+  // is that big, so it is refused before decoding.
+  es::v1::SagaRequest ping;
+  ping.set_request_id(45);
+  ping.mutable_ping();
+  std::string body = ping.SerializeAsString();
+  body += std::string("\xfa\x3f") + "\x80\x20" + std::string(4096, 'x');  // field 1023, 4096 bytes
+
+  const es::v1::SagaReply reply = AnswerSagaRequest(Routed(body), 7, SampleStats);
+
+  ASSERT_TRUE(reply.has_error()) << reply.DebugString();
+  EXPECT_EQ(reply.error().code(), es::v1::ERROR_CODE_TOO_LARGE);
+  EXPECT_NE(reply.error().message().find("4096"), std::string::npos) << reply.error().message();
+}
+
 }  // namespace
 }  // namespace es::saga

@@ -150,19 +150,23 @@ TEST_P(StoreBadInputTest, EmptyAppendManyGetsBadRequest) {
   ExpectServingWithNothingWritten();
 }
 
-TEST_P(StoreBadInputTest, MessageWithoutTheEmptyDelimiterIsDropped) {
-  es::v1::StoreRequest ping = PingRequest();
-  ping.set_request_id(1);
-  client_->SendFrames({ping.SerializeAsString()});  // no [empty] first: unroutable
-  ping.set_request_id(2);
-  client_->Send(ping);
+TEST_P(StoreBadInputTest, MessageWithoutTheEmptyDelimiterGetsBadRequestInItsOwnFraming) {
+  // A DEALER that leaves out the [empty] frame is told why, in the framing
+  // it used ([reply], no delimiter), and what it sent is not served.
+  es::v1::StoreRequest append = AppendRequestOf(MakeAppend("undelimited", "u1", ExpectAny()));
+  append.set_request_id(1);
+  client_->SendFrames({append.SerializeAsString()});
 
-  // Replies on one connection keep their order: if the first message had
-  // been answered, its reply would come first.
-  es::v1::StoreReply reply = NextReply();
+  std::optional<std::vector<std::string>> frames = client_->ReceiveFrames(seconds(10));
 
-  ASSERT_TRUE(reply.has_pong()) << reply.DebugString();
-  EXPECT_EQ(reply.request_id(), 2u);
+  ASSERT_TRUE(frames.has_value()) << "no answer to a request without its delimiter";
+  ASSERT_EQ(frames->size(), 1u) << "answered in the framing it came in";
+  es::v1::StoreReply reply;
+  ASSERT_TRUE(reply.ParseFromString(frames->at(0)));
+  ASSERT_TRUE(reply.has_error()) << reply.DebugString();
+  EXPECT_EQ(reply.error().code(), es::v1::ERROR_CODE_BAD_REQUEST);
+  EXPECT_NE(reply.error().message().find("delimiter"), std::string::npos)
+      << reply.error().message();
   ExpectServingWithNothingWritten();
 }
 

@@ -33,9 +33,9 @@ TEST(ListenerRegistry, CountsSocketsThatSubscribeToEverythingOrToHeartbeats) {
 TEST(ListenerRegistry, ReportsEachNamedSubscribersCheckpointAndLag) {
   ListenerRegistry registry;
   const auto now = ListenerRegistry::Clock::now();
-  EXPECT_EQ(registry.Report("saga_service", 90, now), "");
-  EXPECT_EQ(registry.Report("audit", 100, now), "");
-  EXPECT_EQ(registry.Report("saga_service", 95, now), "");  // a later report replaces
+  EXPECT_EQ(registry.Report("saga_service", 90, /*head=*/100, now), "");
+  EXPECT_EQ(registry.Report("audit", 100, /*head=*/100, now), "");
+  EXPECT_EQ(registry.Report("saga_service", 95, /*head=*/100, now), "");  // a later report replaces
   es::v1::StoreStats stats;
   registry.Describe(/*head=*/100, now, &stats);
   ASSERT_EQ(stats.listeners_size(), 2);
@@ -49,11 +49,23 @@ TEST(ListenerRegistry, ReportsEachNamedSubscribersCheckpointAndLag) {
 TEST(ListenerRegistry, RefusesEmptyAndOverlongNames) {
   ListenerRegistry registry;
   const auto now = ListenerRegistry::Clock::now();
-  EXPECT_NE(registry.Report("", 1, now), "");
-  EXPECT_NE(registry.Report(std::string(ListenerRegistry::kMaxNameBytes + 1, 'x'), 1, now), "");
+  EXPECT_NE(registry.Report("", 1, 1, now), "");
+  EXPECT_NE(registry.Report(std::string(ListenerRegistry::kMaxNameBytes + 1, 'x'), 1, 1, now), "");
   es::v1::StoreStats stats;
   registry.Describe(1, now, &stats);
   EXPECT_EQ(stats.listeners_size(), 0);
+}
+
+TEST(ListenerRegistry, RefusesACheckpointBeyondTheHead) {
+  ListenerRegistry registry;
+  const auto now = ListenerRegistry::Clock::now();
+  const std::string error = registry.Report("audit", 101, /*head=*/100, now);
+  EXPECT_NE(error.find("beyond the head 100"), std::string::npos) << error;
+  EXPECT_EQ(registry.Report("audit", 100, /*head=*/100, now), "");  // at the head is fine
+  es::v1::StoreStats stats;
+  registry.Describe(100, now, &stats);
+  ASSERT_EQ(stats.listeners_size(), 1);
+  EXPECT_EQ(stats.listeners(0).position(), 100u);
 }
 
 TEST(ListenerRegistry, ForgetsTheStalestNameBeyondItsBound) {
@@ -61,7 +73,7 @@ TEST(ListenerRegistry, ForgetsTheStalestNameBeyondItsBound) {
   auto now = ListenerRegistry::Clock::now();
   for (size_t i = 0; i < ListenerRegistry::kMaxNamed + 1; ++i) {
     now += std::chrono::milliseconds(1);
-    registry.Report("listener-" + std::to_string(i), i, now);
+    registry.Report("listener-" + std::to_string(i), i, ListenerRegistry::kMaxNamed, now);
   }
   es::v1::StoreStats stats;
   registry.Describe(0, now, &stats);

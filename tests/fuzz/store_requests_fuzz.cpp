@@ -37,7 +37,7 @@ using es::fuzz::Fail;
 
 class CapturedOutput final : public es::store::StoreOutput {
  public:
-  void Reply(const zmq::message_t& identity, zmq::message_t body) override {
+  void Reply(const zmq::message_t& identity, bool /*delimited*/, zmq::message_t body) override {
     es::v1::StoreReply reply;
     if (!reply.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
       Fail("a reply that does not parse");

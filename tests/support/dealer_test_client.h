@@ -60,6 +60,17 @@ class DealerTestClient {
     return reply;
   }
 
+  // The next message's frames as they came, or nullopt after `timeout`.
+  std::optional<std::vector<std::string>> ReceiveFrames(std::chrono::milliseconds timeout) {
+    std::array<zmq::pollitem_t, 1> items{{{socket_.handle(), 0, ZMQ_POLLIN, 0}}};
+    if (zmq::poll(items, timeout) == 0) return std::nullopt;
+    std::vector<zmq::message_t> frames;
+    if (!zmq::recv_multipart(socket_, std::back_inserter(frames))) return std::nullopt;
+    std::vector<std::string> out;
+    for (const zmq::message_t& frame : frames) out.push_back(frame.to_string());
+    return out;
+  }
+
   // Sends `request` with a fresh request_id and returns the reply carrying
   // that id. Throws std::runtime_error on timeout.
   Reply Call(Request request, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
