@@ -47,13 +47,13 @@ std::optional<RoutedRequest> RouterSocket::Receive(uint64_t* unanswerable) {
   }
 }
 
-RouterSocket::Sent RouterSocket::TrySend(const std::string& identity, bool delimited,
+RouterSocket::Sent RouterSocket::TrySend(zmq::const_buffer identity, bool delimited,
                                          zmq::message_t& reply) {
   try {
     // With ROUTER_MANDATORY the first frame reports a full queue (EAGAIN:
     // nothing sent) or an unknown peer (EHOSTUNREACH); once it is taken,
     // the queue has room for the rest of the message.
-    if (!socket_.send(zmq::buffer(identity), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+    if (!socket_.send(identity, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
       return Sent::kFull;
     }
   } catch (const zmq::error_t& e) {
@@ -70,19 +70,18 @@ void RouterSocket::Send(const RoutedRequest& request, zmq::message_t reply) {
 }
 
 void RouterSocket::Send(const zmq::message_t& identity, bool delimited, zmq::message_t reply) {
-  std::string peer_id = identity.to_string();
-  auto it = peers_.find(peer_id);
-  if (it != peers_.end()) {
+  if (!peers_.empty()) {
+    auto it = peers_.find(identity.to_string());
     // Replies to one peer leave in order: behind what it has waiting.
-    return Hold(it->second, delimited, std::move(reply));
+    if (it != peers_.end()) return Hold(it->second, delimited, std::move(reply));
   }
-  switch (TrySend(peer_id, delimited, reply)) {
+  switch (TrySend(zmq::const_buffer(identity.data(), identity.size()), delimited, reply)) {
     case Sent::kSent:
       return;
     case Sent::kGone:
       return;  // it disconnected: nobody to answer
     case Sent::kFull:
-      return Hold(peers_[std::move(peer_id)], delimited, std::move(reply));
+      return Hold(peers_[identity.to_string()], delimited, std::move(reply));
   }
 }
 
@@ -108,7 +107,7 @@ void RouterSocket::Flush() {
     while (!peer.replies.empty()) {
       Held& held = peer.replies.front();
       const size_t size = HeldSize(held.body);  // before sending empties it
-      const Sent sent = TrySend(it->first, held.delimited, held.body);
+      const Sent sent = TrySend(zmq::buffer(it->first), held.delimited, held.body);
       if (sent == Sent::kFull) break;
       peer.bytes -= size;
       held_bytes_ -= size;

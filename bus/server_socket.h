@@ -102,7 +102,7 @@ class RouterSocket {
     bool stalled = false;
   };
   enum class Sent { kSent, kFull, kGone };
-  Sent TrySend(const std::string& identity, bool delimited, zmq::message_t& reply);
+  Sent TrySend(zmq::const_buffer identity, bool delimited, zmq::message_t& reply);
   void Hold(Peer& peer, bool delimited, zmq::message_t reply);
 
   ServerSocketOptions options_;

@@ -30,10 +30,10 @@ struct CommandServerOptions {
   size_t max_in_flight = 20'000;
   size_t max_in_flight_bytes = size_t{128} << 20;
   // The request socket's limits (bus/server_socket.h). Replies are small
-  // (a command's outcome, one aggregate's view), so its queue can be deep
-  // enough for a client that pipelines a thousand commands.
+  // (a command's outcome, one aggregate's view: ~100-300 bytes), so its
+  // queue can be as deep as a client's requests in flight may be.
   es::bus::ServerSocketOptions socket{.max_frame_bytes = size_t{4} << 20,
-                                      .send_hwm = 1000,
+                                      .send_hwm = 4096,
                                       .receive_hwm = 1000,
                                       .held_bytes_per_peer = size_t{4} << 20,
                                       .held_bytes_total = size_t{64} << 20,

@@ -102,11 +102,13 @@ Status StoreServer::Bind() {
   // does not read is stalled.
   //
   // Per subscriber: what the store queues for one that does not read. An
-  // event is ~300 bytes queued, so 4,000 messages bound a stalled
-  // subscriber to ~1.2 MB of single events, or ~20 MB of 16-event batches;
+  // event is ~300 bytes queued, so 10,000 messages bound a stalled
+  // subscriber to ~3 MB of single events, or ~50 MB of 16-event batches;
   // past it, it misses messages and repairs from the store
-  // (tests/fault_slow_listener_test.cpp).
-  publisher_.set(zmq::sockopt::sndhwm, 4'000);
+  // (tests/fault_slow_listener_test.cpp). Deep enough that a live listener
+  // that falls behind for a moment under a 200k events/s burst (the saga)
+  // does not have to repair.
+  publisher_.set(zmq::sockopt::sndhwm, 10'000);
   publisher_.set(zmq::sockopt::linger, 0);
   // XPUB rather than PUB only to count subscribers: verboser passes every
   // subscribe and unsubscribe (also the implicit ones on disconnect).
