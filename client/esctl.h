@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <zmq.hpp>
 
@@ -39,6 +40,7 @@ struct EventsArgs {
   std::string stream;
   uint64_t from = 1;
   uint64_t limit = 0;  // 0: all
+  uint64_t last = 0;   // >0: only the newest this many (of the log, or of the stream)
 };
 int RunEvents(Esctl& esctl, const EventsArgs& args);
 
@@ -64,7 +66,16 @@ int RunDebit(Esctl& esctl, const WriteArgs& write, const std::string& account, i
 int RunCloseAccount(Esctl& esctl, const WriteArgs& write, const std::string& account);
 int RunTransfer(Esctl& esctl, const WriteArgs& write, const std::string& from,
                 const std::string& to, int64_t amount, bool wait, const std::string& transfer_id);
-int RunAccount(Esctl& esctl, const std::string& account);
+// `account` as command_service holds it now or, with a bound, as it was at
+// a global position or a time: folded by esctl from its stream in the store.
+struct AccountAt {
+  std::optional<uint64_t> position;  // --at
+  std::string time;                  // --at-time, ISO 8601 UTC
+};
+int RunAccount(Esctl& esctl, const std::string& account, const AccountAt& at);
+// Microseconds since the epoch of "2026-12-02T14:05:33Z" (a fraction of a
+// second and the Z are optional; UTC only), or nullopt.
+std::optional<int64_t> ParseUtcTime(const std::string& text);
 int RunTransferStatus(Esctl& esctl, const std::string& transfer);
 
 // The read models (query_service; issue: the query side). Every verb takes

@@ -31,8 +31,12 @@ int main(int argc, char** argv) {
   EventsArgs events;
   auto* events_cmd = app.add_subcommand("events", "print stored events (all, or one stream)");
   events_cmd->add_option("--stream", events.stream, "only this stream");
-  events_cmd->add_option("--from", events.from, "first global position (or stream version)");
-  events_cmd->add_option("--limit", events.limit, "at most this many events");
+  auto* events_limit = events_cmd->add_option("--limit", events.limit, "at most this many events");
+  auto* events_from = events_cmd->add_option("--from", events.from,
+                                             "first global position (or stream version)");
+  events_cmd->add_option("--last", events.last, "only the newest N events (of the log, or of --stream)")
+      ->excludes(events_from)
+      ->excludes(events_limit);
   events_cmd->callback([&] { run = [&] { return RunEvents(esctl, events); }; });
 
   SubscribeArgs subscribe;
@@ -108,7 +112,16 @@ int main(int argc, char** argv) {
 
   auto* account_cmd = app.add_subcommand("account", "show an account");
   account_cmd->add_option("account", account, "account id")->required();
-  account_cmd->callback([&] { run = [&] { return RunAccount(esctl, account); }; });
+  AccountAt at;
+  auto* at_option = account_cmd->add_option(
+      "--at", at.position,
+      "the account as it was at this global position: folded from its stream in the store");
+  account_cmd
+      ->add_option("--at-time", at.time,
+                   "the account as it was at this UTC time, e.g. 2026-12-02T14:05:33Z (events "
+                   "recorded up to then)")
+      ->excludes(at_option);
+  account_cmd->callback([&] { run = [&] { return RunAccount(esctl, account, at); }; });
 
   std::string transfer;
   auto* status_cmd = app.add_subcommand("transfer-status", "show a transfer");

@@ -51,10 +51,29 @@ int RunEvents(Esctl& esctl, const EventsArgs& args) {
   StoreClient store(esctl.context, esctl.endpoints.store_requests, esctl.rpc());
   uint64_t printed = 0;
   uint64_t next = std::max<uint64_t>(args.from, 1);
-  while (args.limit == 0 || printed < args.limit) {
+  uint64_t limit = args.limit;
+  if (args.last > 0) {
+    // The newest N: from N before the end of the log (its head), or of the
+    // stream (its version), then forwards as usual.
+    limit = args.last;
+    es::v1::StoreRequest request;
+    if (args.stream.empty()) {
+      request.mutable_ping();
+    } else {
+      request.mutable_stream_versions()->add_stream_ids(args.stream);
+    }
+    auto reply = store.Call(request);
+    if (!reply) return Unavailable("store_service", store.endpoint());
+    if (reply->has_error()) return StoreError(reply->error());
+    const uint64_t end = args.stream.empty() ? reply->pong().head_position()
+                                             : (reply->stream_versions().versions_size() == 1
+                                                    ? reply->stream_versions().versions(0)
+                                                    : 0);
+    next = end > args.last ? end - args.last + 1 : 1;
+  }
+  while (limit == 0 || printed < limit) {
     uint32_t page = 1000;
-    if (args.limit != 0)
-      page = static_cast<uint32_t>(std::min<uint64_t>(page, args.limit - printed));
+    if (limit != 0) page = static_cast<uint32_t>(std::min<uint64_t>(page, limit - printed));
     es::v1::StoreRequest request;
     if (!args.stream.empty()) {
       auto* read = request.mutable_read_stream();

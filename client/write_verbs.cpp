@@ -1,6 +1,8 @@
 // esctl open-account | credit | debit | close-account | transfer | account |
 // transfer-status
 #include <cctype>
+#include <climits>
+#include <ctime>
 #include <cstdio>
 #include <optional>
 #include <string_view>
@@ -10,7 +12,11 @@
 #include "bus/event_json.h"
 #include "bus/ids.h"
 #include "client/esctl.h"
+#include "domain/aggregate.h"
+#include "domain/stream_ids.h"
+#include "domain/views.h"
 #include "es/v1/command.pb.h"
+#include "es/v1/store.pb.h"
 
 namespace es::client {
 namespace {
@@ -161,10 +167,12 @@ int Send(Esctl& esctl, const WriteArgs& write, es::v1::Command command, const st
   if (esctl.json) {
     std::printf(
         "{%s:%s,\"command_id\":%s,\"version\":%llu,\"global_position\":%llu,"
-        "\"duplicate\":%s}\n",
+        "\"position\":%llu,\"duplicate\":%s}\n",
         es::bus::JsonQuote(id_key).c_str(), es::bus::JsonQuote(id_value).c_str(),
         es::bus::JsonQuote(command.command_id()).c_str(),
         static_cast<unsigned long long>(outcome.version()),
+        static_cast<unsigned long long>(outcome.global_position()),
+        // What to pass as --at-least to a read that must see this write.
         static_cast<unsigned long long>(outcome.global_position()),
         outcome.duplicate() ? "true" : "false");
   } else {
@@ -288,7 +296,96 @@ int RunTransfer(Esctl& esctl, const WriteArgs& write, const std::string& from,
   }
 }
 
-int RunAccount(Esctl& esctl, const std::string& account) {
+std::optional<int64_t> ParseUtcTime(const std::string& text) {
+  std::tm tm{};
+  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (rest == nullptr) return std::nullopt;
+  int64_t micros = 0;
+  if (*rest == '.') {
+    int digits = 0;
+    for (++rest; std::isdigit(static_cast<unsigned char>(*rest)); ++rest, ++digits) {
+      if (digits < 6) micros = micros * 10 + (*rest - '0');
+    }
+    if (digits == 0) return std::nullopt;
+    for (; digits < 6; ++digits) micros *= 10;
+  }
+  if (*rest == 'Z') ++rest;
+  if (*rest != '\0') return std::nullopt;
+  const time_t seconds = timegm(&tm);
+  if (seconds == static_cast<time_t>(-1)) return std::nullopt;
+  return static_cast<int64_t>(seconds) * 1'000'000 + micros;
+}
+
+namespace {
+
+// The account folded from its stream's events up to the bound: every event
+// at or before global position `until_position` and recorded at or before
+// `until_us` (the store's recorded_at never goes back in global order).
+int PrintAccountAt(Esctl& esctl, const std::string& account, uint64_t until_position,
+                   int64_t until_us, const std::string& bound) {
+  using StoreClient = es::bus::RpcClient<es::v1::StoreRequest, es::v1::StoreReply>;
+  StoreClient store(esctl.context, esctl.endpoints.store_requests, esctl.rpc());
+  const std::string stream = es::domain::AccountStreamId(account);
+  es::domain::AggregateState state = es::domain::AggregateOfStream(stream);
+  uint64_t next = 1;
+  uint64_t as_of = 0;  // the position of the last event folded
+  for (bool past_bound = false; !past_bound;) {
+    es::v1::StoreRequest request;
+    request.mutable_read_stream()->set_stream_id(stream);
+    request.mutable_read_stream()->set_from_version(next);
+    request.mutable_read_stream()->set_max_count(1000);
+    std::optional<es::v1::StoreReply> reply = store.Call(request);
+    if (!reply) return Fail(kUnavailable, "store_service did not answer at " + store.endpoint());
+    if (reply->has_error()) return Fail(kRefused, "store refused: " + reply->error().message());
+    const auto& events = reply->read_stream().events();
+    for (const es::v1::EventRecord& event : events) {
+      if (event.global_position() > until_position || event.recorded_at_us() > until_us) {
+        past_bound = true;
+        break;
+      }
+      es::domain::Apply(state, event.type(), event.data(), event.stream_version());
+      as_of = event.global_position();
+    }
+    if (events.empty() || reply->read_stream().end_of_stream()) break;
+    next = events[events.size() - 1].stream_version() + 1;
+  }
+  if (!state.corruption().empty()) {
+    return Fail(kRefused, "stream " + stream + " is corrupt: " + state.corruption());
+  }
+  if (!state.account.exists) return Fail(kRefused, "account " + account + " did not exist " + bound);
+  es::v1::AccountView view = es::domain::ToView(state.account);
+  view.set_version(state.version);
+  if (esctl.json) {
+    std::printf("{\"account_id\":%s,\"owner\":%s,\"balance\":%lld,\"version\":%llu,\"status\":%s,"
+                "\"as_of_position\":%llu}\n",
+                es::bus::JsonQuote(view.account_id()).c_str(), es::bus::JsonQuote(view.owner()).c_str(),
+                static_cast<long long>(view.balance()), static_cast<unsigned long long>(view.version()),
+                es::bus::JsonQuote(view.status()).c_str(), static_cast<unsigned long long>(as_of));
+  } else {
+    std::printf("account %s owner=%s balance=%lld version=%llu status=%s (%s: its last event then is "
+                "at position %llu)\n",
+                view.account_id().c_str(), view.owner().c_str(),
+                static_cast<long long>(view.balance()), static_cast<unsigned long long>(view.version()),
+                view.status().c_str(), bound.c_str(), static_cast<unsigned long long>(as_of));
+  }
+  return kOk;
+}
+
+}  // namespace
+
+int RunAccount(Esctl& esctl, const std::string& account, const AccountAt& at) {
+  if (at.position) {
+    return PrintAccountAt(esctl, account, *at.position, INT64_MAX,
+                          "at position " + std::to_string(*at.position));
+  }
+  if (!at.time.empty()) {
+    std::optional<int64_t> until = ParseUtcTime(at.time);
+    if (!until) {
+      return Fail(kUsage, "--at-time " + at.time +
+                              " is not a UTC time like 2026-12-02T14:05:33Z (or ...33.250Z)");
+    }
+    return PrintAccountAt(esctl, account, UINT64_MAX, *until, "at " + at.time);
+  }
   es::v1::CommandRequest request;
   request.mutable_get_account()->set_account_id(account);
   es::v1::CommandReply reply;

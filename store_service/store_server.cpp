@@ -86,15 +86,28 @@ StoreServer::StoreServer(zmq::context_t& context, EventStorage& storage, StoreSe
       publisher_(context, zmq::socket_type::xpub),
       socket_output_(std::make_unique<SocketOutput>(*router_, publisher_)),
       output_(socket_output_.get()),
+      last_recorded_at_us_(LastStoredRecordedAt()),
       throughput_(SteadyClock::now()) {}
 
 StoreServer::StoreServer(EventStorage& storage, StoreServerOptions options, StoreOutput& output)
     : storage_(storage),
       options_(std::move(options)),
       output_(&output),
+      last_recorded_at_us_(LastStoredRecordedAt()),
       throughput_(SteadyClock::now()) {}
 
 StoreServer::~StoreServer() { Close(); }
+
+int64_t StoreServer::LastStoredRecordedAt() {
+  const uint64_t head = storage_.Head();
+  if (head == 0) return 0;
+  es::v1::ReadAllResult last;
+  if (!storage_.ReadAll(head, "", ReadLimits{.max_count = 1}, &last).ok() ||
+      last.events().empty()) {
+    return 0;
+  }
+  return last.events(0).recorded_at_us();
+}
 
 Status StoreServer::Bind() {
   // The request socket's limits are the RouterSocket's (bus/server_socket.h):
@@ -398,7 +411,8 @@ void StoreServer::QueueAppends(bus::RoutedRequest& routed, const es::v1::StoreRe
 
 void StoreServer::SubmitAppends(SubmittedBatch submitted) {
   SubmittedBatch& batch = submitted_.emplace_back(std::move(submitted));
-  batch.recorded_at_us = NowMicros();
+  last_recorded_at_us_ = std::max(NowMicros(), last_recorded_at_us_);
+  batch.recorded_at_us = last_recorded_at_us_;
   pending_append_bytes_ += batch.bytes;
   storage_.Submit(batch.requests, batch.recorded_at_us);
   // An engine without a sync thread has completed it already.

@@ -145,6 +145,8 @@ class StoreServer {
   };
 
   void ServeWaitingRequests();
+  // The stored recorded_at of the log's last event (0 for an empty log).
+  int64_t LastStoredRecordedAt();
   void RefuseWaitingRequests();
   void HandleRequest(bus::RoutedRequest& routed, SubmittedBatch* batch);
   // Queues an append or append_many request into `batch`, or answers an
@@ -190,6 +192,11 @@ class StoreServer {
   uint64_t requests_refused_ = 0;
   uint64_t frames_dropped_ = 0;
   size_t pending_append_bytes_ = 0;  // in submitted_
+  // The recorded_at given to the last batch (or found on the last stored
+  // event): a batch never gets an earlier one, even if the clock steps
+  // back, so recorded_at is monotonic in global position and a read "as it
+  // was at time T" is a prefix of the log.
+  int64_t last_recorded_at_us_ = 0;
   ThroughputWindow throughput_;
   ListenerRegistry listeners_;
 };

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
+#include <thread>
 #include <future>
 #include <optional>
 #include <stdexcept>
@@ -395,6 +397,88 @@ TEST_F(EsctlProcessTest, EventsStreamFromAndLimitSelectWhatTheySay) {
   ASSERT_EQ(lines.size(), 2u) << text.out;
   EXPECT_EQ(lines[0].rfind("#1 " + log[0].stream_id() + "@1 test.Event", 0), 0u) << lines[0];
   EXPECT_EQ(lines[1].rfind("#2 ", 0), 0u) << lines[1];
+}
+
+TEST_F(EsctlProcessTest, EventsLastShowsTheNewestOfTheLogOrOfAStream) {
+  AppendMany(1200, 3);
+  const std::vector<EventRecord> log = Log();
+  std::vector<EventRecord> stream_1;
+  for (const EventRecord& event : log) {
+    if (event.stream_id() == "s-1") stream_1.push_back(event);
+  }
+
+  CapturedRun newest = Esctl({"events", "--json", "--last", "1100"});
+  CapturedRun stream_newest = Esctl({"events", "--json", "--stream", "s-1", "--last", "3"});
+  CapturedRun more_than_all = Esctl({"events", "--json", "--stream", "s-1", "--last", "100000"});
+  CapturedRun with_from = Esctl({"events", "--last", "3", "--from", "2"});
+
+  for (const CapturedRun* run : {&newest, &stream_newest, &more_than_all}) {
+    EXPECT_TRUE(run->exited && run->exit_code == 0) << run->Describe();
+  }
+  EXPECT_TRUE(ListsExactly(newest.out, Slice(log, 100, 1100)));
+  EXPECT_TRUE(ListsExactly(stream_newest.out, Slice(stream_1, stream_1.size() - 3, 3)));
+  EXPECT_TRUE(ListsExactly(more_than_all.out, stream_1));
+  EXPECT_EQ(with_from.exit_code, 2) << with_from.Describe();
+}
+
+// "2026-12-02T14:05:33.123456Z" for `micros` since the epoch.
+std::string UtcTime(int64_t micros) {
+  const time_t seconds = static_cast<time_t>(micros / 1'000'000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[64];
+  const size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(text + n, sizeof text - n, ".%06lldZ",
+                static_cast<long long>(micros % 1'000'000));
+  return text;
+}
+
+TEST_F(EsctlProcessTest, AccountAtAPositionOrATimeIsFoldedFromItsStream) {
+  es::v1::AccountOpened opened;
+  opened.set_account_id("A");
+  opened.set_owner("Ann");
+  opened.set_initial_balance(100);
+  es::v1::AccountCredited credited;
+  credited.set_account_id("A");
+  credited.set_amount(50);
+  credited.set_balance(150);
+  auto append = [&](const std::string& command_id, const google::protobuf::Message& event) {
+    es::v1::StoreReply reply = CallStore(
+        context_, requests_,
+        AppendRequestOf(AppendOfMessage("account-A", command_id, ExpectAny(), event)));
+    ASSERT_TRUE(reply.has_append()) << reply.DebugString();
+  };
+  append("open", opened);  // position 1
+  // Apart in time, so that a time between them names one state.
+  std::this_thread::sleep_for(milliseconds(20));
+  append("credit-1", credited);  // 2
+  Append("other", "noise");      // 3
+  std::this_thread::sleep_for(milliseconds(20));
+  credited.set_amount(25);
+  credited.set_balance(175);
+  append("credit-2", credited);  // 4
+  const std::vector<EventRecord> log = Log();
+  ASSERT_EQ(log.size(), 4u);
+
+  CapturedRun at_1 = Esctl({"account", "A", "--at", "1"});
+  CapturedRun at_3 = Esctl({"account", "A", "--at", "3", "--json"});
+  CapturedRun at_4 = Esctl({"account", "A", "--at", "4"});
+  CapturedRun before = Esctl({"account", "A", "--at", "0"});
+  CapturedRun at_time = Esctl({"account", "A", "--at-time", UtcTime(log[2].recorded_at_us())});
+  CapturedRun bad_time = Esctl({"account", "A", "--at-time", "yesterday"});
+  CapturedRun both = Esctl({"account", "A", "--at", "1", "--at-time", UtcTime(0)});
+
+  EXPECT_EQ(at_1.exit_code, 0) << at_1.Describe();
+  EXPECT_NE(at_1.out.find("balance=100 version=1 "), std::string::npos) << at_1.out;
+  EXPECT_NE(at_3.out.find("\"balance\":150,\"version\":2,"), std::string::npos) << at_3.Describe();
+  EXPECT_NE(at_3.out.find("\"as_of_position\":2"), std::string::npos) << at_3.out;
+  EXPECT_NE(at_4.out.find("balance=175 version=3 "), std::string::npos) << at_4.Describe();
+  EXPECT_EQ(before.exit_code, 1) << before.Describe();
+  EXPECT_NE(before.err.find("did not exist at position 0"), std::string::npos) << before.err;
+  EXPECT_NE(at_time.out.find("balance=150 version=2 "), std::string::npos) << at_time.Describe();
+  EXPECT_EQ(bad_time.exit_code, 2) << bad_time.Describe();
+  EXPECT_EQ(both.exit_code, 2) << both.Describe();
+  EXPECT_LE(log[0].recorded_at_us(), log[1].recorded_at_us());
 }
 
 // ---------------------------------------------------------------------------
