@@ -3,8 +3,40 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <functional>
+#include <optional>
+#include <set>
+#include <string>
 
 #include "client/esctl.h"
+
+namespace {
+
+// The first word of the command line that is not a global flag or its
+// value: the verb the user meant, for "unknown verb X".
+std::optional<std::string> VerbOf(int argc, char** argv) {
+  static const std::set<std::string> with_value = {"--timeout", "--store", "--events",
+                                                   "--commands", "--saga", "--queries"};
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (with_value.contains(arg)) {
+      ++i;
+      continue;
+    }
+    if (!arg.starts_with("-")) return arg;
+  }
+  return std::nullopt;
+}
+
+// Counts and positions: "-1" would wrap around to 2^64-1 in an unsigned
+// option, so a leading minus is a usage error.
+const CLI::Validator kNotNegative(
+    [](std::string& value) {
+      return !value.empty() && value[0] == '-' ? "must not be negative (got " + value + ")"
+                                               : std::string();
+    },
+    "NUMBER>=0");
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace es::client;
@@ -12,7 +44,9 @@ int main(int argc, char** argv) {
       "esctl: operate the event-sourced bank: send commands, read state, tail events.\n"
       "Exit codes: 0 ok, 1 refused by the system, 2 usage error, 3 service unavailable or "
       "timed out."};
+  app.name("esctl");
   app.require_subcommand(1);
+  app.set_version_flag("--version", "esctl " ES_VERSION);
   app.fallthrough();  // global flags (--json, --timeout, ...) may follow the verb
   Esctl esctl;
   std::string store_requests, store_events, commands, saga, queries;
@@ -31,20 +65,22 @@ int main(int argc, char** argv) {
   EventsArgs events;
   auto* events_cmd = app.add_subcommand("events", "print stored events (all, or one stream)");
   events_cmd->add_option("--stream", events.stream, "only this stream");
-  auto* events_limit = events_cmd->add_option("--limit", events.limit, "at most this many events");
+  auto* events_limit = events_cmd->add_option("--limit", events.limit, "at most this many events")->check(kNotNegative);
   auto* events_from = events_cmd->add_option("--from", events.from,
-                                             "first global position (or stream version)");
-  events_cmd->add_option("--last", events.last, "only the newest N events (of the log, or of --stream)")
+                                             "first global position (or stream version)")->check(kNotNegative);
+  events_cmd->add_option("--last", events.last, "only the newest N events (of the log, or of --stream)")->check(kNotNegative)
       ->excludes(events_from)
       ->excludes(events_limit);
   events_cmd->callback([&] { run = [&] { return RunEvents(esctl, events); }; });
 
   SubscribeArgs subscribe;
   auto* subscribe_cmd = app.add_subcommand("subscribe", "follow events live, missing none");
-  subscribe_cmd->add_option("--from", subscribe.from,
-                            "start at this global position (default: after the current head)");
+  subscribe_cmd
+      ->add_option("--from", subscribe.from,
+                   "start at this global position (default: after the current head)")
+      ->check(kNotNegative);
   subscribe_cmd->add_option("--filter", subscribe.filter, "only streams with this id prefix");
-  subscribe_cmd->add_option("--count", subscribe.count, "stop after this many events");
+  subscribe_cmd->add_option("--count", subscribe.count, "stop after this many events")->check(kNotNegative);
   subscribe_cmd->add_option("--name", subscribe.name,
                             "report progress to the store under this name (see stats)");
   subscribe_cmd->callback([&] { run = [&] { return RunSubscribe(esctl, subscribe); }; });
@@ -115,7 +151,8 @@ int main(int argc, char** argv) {
   AccountAt at;
   auto* at_option = account_cmd->add_option(
       "--at", at.position,
-      "the account as it was at this global position: folded from its stream in the store");
+      "the account as it was at this global position: folded from its stream in the store")
+      ->check(kNotNegative);
   account_cmd
       ->add_option("--at-time", at.time,
                    "the account as it was at this UTC time, e.g. 2026-12-02T14:05:33Z (events "
@@ -133,8 +170,9 @@ int main(int argc, char** argv) {
   auto add_query_flags = [&](CLI::App* cmd, bool limit) {
     cmd->add_option("--at-least", query.at_least,
                     "answer only once the projection has reached this global position (e.g. a "
-                    "command's position), waiting up to --timeout; else exit 3");
-    if (limit) cmd->add_option("--limit", query.limit, "at most this many (default: all)");
+                    "command's position), waiting up to --timeout; else exit 3")
+        ->check(kNotNegative);
+    if (limit) cmd->add_option("--limit", query.limit, "at most this many (default: all)")->check(kNotNegative);
   };
   AccountsArgs accounts;
   auto* accounts_cmd = app.add_subcommand("accounts", "list accounts (query_service)");
@@ -151,7 +189,7 @@ int main(int argc, char** argv) {
   auto* history_cmd =
       app.add_subcommand("history", "an account's movements, newest first (query_service)");
   history_cmd->add_option("account", account, "account id")->required();
-  history_cmd->add_option("--before", before, "only movements before this global position");
+  history_cmd->add_option("--before", before, "only movements before this global position")->check(kNotNegative);
   add_query_flags(history_cmd, true);
   history_cmd->callback([&] { run = [&] { return RunHistory(esctl, query, account, before); }; });
 
@@ -168,9 +206,27 @@ int main(int argc, char** argv) {
   add_query_flags(totals_cmd, false);
   totals_cmd->callback([&] { run = [&] { return RunTotals(esctl, query); }; });
 
+  auto* help_cmd = app.add_subcommand("help", "print this help");
+  const std::string usage = app.help();  // the whole app's, before a verb is chosen
+  help_cmd->callback([&] {
+    run = [&] {
+      std::printf("%s", usage.c_str());
+      return static_cast<int>(kOk);
+    };
+  });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() != 0 && app.get_subcommands().empty()) {
+      // No verb was recognised: say which word was taken for one.
+      const std::optional<std::string> verb = VerbOf(argc, argv);
+      const auto known = app.get_subcommands([&](const CLI::App* sub) {
+        return verb && sub->get_name() == *verb;
+      });
+      if (!verb) return Fail(kUsage, "a verb is required (esctl --help lists them)");
+      if (known.empty()) return Fail(kUsage, "unknown verb " + *verb + " (esctl --help lists them)");
+    }
     int code = app.exit(e);  // prints help, or the error with usage
     return code == 0 ? kOk : kUsage;
   }

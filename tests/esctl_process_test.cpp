@@ -533,6 +533,13 @@ TEST_F(EsctlProcessTest, UsageErrorsExitTwo) {
       {"ping", "nosuchservice"},
       {"--timeout", "0", "ping"},  // out of range
       {"events", "--no-such-flag"},
+      {"events", "--from", "-1"},  // a negative count or position does not wrap around
+      {"events", "--limit", "-3"},
+      {"events", "--last", "3", "--from", "2"},
+      {"history", "acct-1", "--before", "-5"},
+      {"accounts", "--at-least", "-1"},
+      {"account", "acct-1", "--at", "-2"},
+      {"account", "acct-1", "--at-time", "2026-13-45"},
   };
   for (const std::vector<std::string>& args : usage_errors) {
     SCOPED_TRACE(::testing::PrintToString(args));
@@ -546,6 +553,19 @@ TEST_F(EsctlProcessTest, UsageErrorsExitTwo) {
     EXPECT_TRUE(run.exited && run.exit_code == 2) << run.Describe();
     EXPECT_FALSE(run.err.empty());
   }
+  CapturedRun unknown = Esctl({"frobnicate"});
+  EXPECT_NE(unknown.err.find("unknown verb frobnicate"), std::string::npos) << unknown.Describe();
+}
+
+TEST_F(EsctlProcessTest, VersionAndHelpExitZero) {
+  CapturedRun version = Esctl({"--version"});
+  CapturedRun help = Esctl({"help"});
+
+  EXPECT_TRUE(version.exited && version.exit_code == 0) << version.Describe();
+  EXPECT_EQ(version.out.rfind("esctl ", 0), 0u) << version.out;
+  EXPECT_TRUE(help.exited && help.exit_code == 0) << help.Describe();
+  EXPECT_NE(help.out.find("Usage: esctl"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("transfer-status"), std::string::npos) << "it lists the verbs";
 }
 
 TEST_F(EsctlProcessTest, StatsJsonPrintsAnObjectWithTheHead) {
