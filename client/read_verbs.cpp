@@ -4,10 +4,12 @@
 #include <cstdio>
 #include <iostream>
 #include <optional>
+#include <vector>
 
 #include "bus/catch_up_subscriber.h"
 #include "bus/event_json.h"
 #include "client/esctl.h"
+#include "domain/stream_ids.h"
 #include "es/v1/command.pb.h"
 #include "es/v1/query.pb.h"
 #include "es/v1/saga.pb.h"
@@ -47,8 +49,47 @@ int Fail(ExitCode code, const std::string& message) {
   return code;
 }
 
-int RunEvents(Esctl& esctl, const EventsArgs& args) {
+namespace {
+
+// The stream `asked` names: itself if it has events, else the account's or
+// the transfer's of that id (a bare id, as a user has it). Sets `*stream`,
+// or returns an exit code saying why not.
+int ResolveStream(StoreClient& store, const std::string& asked, std::string* stream) {
+  const std::vector<std::string> candidates = {asked, es::domain::AccountStreamId(asked),
+                                               es::domain::TransferStreamId(asked)};
+  es::v1::StoreRequest request;
+  for (const std::string& id : candidates) request.mutable_stream_versions()->add_stream_ids(id);
+  auto reply = store.Call(request);
+  if (!reply) return Unavailable("store_service", store.endpoint());
+  if (reply->has_error()) return StoreError(reply->error());
+  const auto& versions = reply->stream_versions().versions();
+  if (versions.size() != 3) return Fail(kRefused, "unexpected reply from store_service");
+  if (versions[0] > 0) {
+    *stream = asked;
+    return kOk;
+  }
+  if (versions[1] > 0 && versions[2] > 0) {
+    return Fail(kUsage, "stream " + asked + " has no events, and both " + candidates[1] +
+                            " and " + candidates[2] + " do: name one");
+  }
+  if (versions[1] > 0 || versions[2] > 0) {
+    *stream = versions[1] > 0 ? candidates[1] : candidates[2];
+    return kOk;
+  }
+  return Fail(kRefused, "no events in stream " + asked + ", nor in " + candidates[1] + " or " +
+                            candidates[2] +
+                            " (stream ids are account-ID, transfer-ID, snapshot-account-ID; "
+                            "esctl events lists every event)");
+}
+
+}  // namespace
+
+int RunEvents(Esctl& esctl, const EventsArgs& requested) {
   StoreClient store(esctl.context, esctl.endpoints.store_requests, esctl.rpc());
+  EventsArgs args = requested;
+  if (!args.stream.empty()) {
+    if (int code = ResolveStream(store, requested.stream, &args.stream); code != kOk) return code;
+  }
   uint64_t printed = 0;
   uint64_t next = std::max<uint64_t>(args.from, 1);
   uint64_t limit = args.limit;

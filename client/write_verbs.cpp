@@ -279,11 +279,18 @@ int RunTransfer(Esctl& esctl, const WriteArgs& write, const std::string& from,
     es::v1::TransferView view;
     if (int fetch = FetchTransfer(esctl, id, view); fetch != kOk) return fetch;
     if (view.state() == "Completed" || view.state() == "Failed") {
+      // The id alone (a script takes it as it is); a failed transfer is a
+      // refusal, with its reason, like any other.
       if (esctl.json) {
-        std::printf("{\"transfer_id\":%s,\"state\":%s}\n", es::bus::JsonQuote(id).c_str(),
-                    es::bus::JsonQuote(view.state()).c_str());
+        std::printf("{\"transfer_id\":%s,\"state\":%s,\"failure_reason\":%s}\n",
+                    es::bus::JsonQuote(id).c_str(), es::bus::JsonQuote(view.state()).c_str(),
+                    es::bus::JsonQuote(view.failure_reason()).c_str());
       } else {
-        std::printf("%s %s\n", id.c_str(), view.state().c_str());
+        std::printf("%s\n", id.c_str());
+      }
+      std::fflush(stdout);
+      if (view.state() == "Failed") {
+        return Fail(kRefused, "transfer " + id + " failed: " + view.failure_reason());
       }
       return kOk;
     }

@@ -151,11 +151,12 @@ TEST_F(BankProcessTest, OriginalScenarioEndsWithTheOriginalOutcome) {
   EXPECT_NE(refused.err.find("INSUFFICIENT_FUNDS"), std::string::npos) << refused.Describe();
   EXPECT_EQ(refused.out, "");
 
-  EXPECT_EQ(EsctlOk(bank, {"transfer", "1", "2", "10", "--transfer-id", "1", "--wait"}),
-            "1 Completed\n");
-  // The transfer is created (so esctl succeeds); the saga fails it.
-  EXPECT_EQ(EsctlOk(bank, {"transfer", "2", "1", "100", "--transfer-id", "2", "--wait"}),
-            "2 Failed\n");
+  EXPECT_EQ(EsctlOk(bank, {"transfer", "1", "2", "10", "--transfer-id", "1", "--wait"}), "1\n");
+  // The transfer is created; the saga fails it: --wait says so, exit 1.
+  CapturedRun failed = bank.Esctl({"transfer", "2", "1", "100", "--transfer-id", "2", "--wait"});
+  EXPECT_TRUE(failed.exited && failed.exit_code == 1) << failed.Describe();
+  EXPECT_EQ(failed.out, "2\n");
+  EXPECT_NE(failed.err.find("transfer 2 failed: "), std::string::npos) << failed.Describe();
 
   const std::string account1 = AccountJson(bank, "1");
   EXPECT_EQ(JsonField(account1, "balance"), "90") << account1;

@@ -460,6 +460,17 @@ TEST_F(EsctlProcessTest, AccountAtAPositionOrATimeIsFoldedFromItsStream) {
   const std::vector<EventRecord> log = Log();
   ASSERT_EQ(log.size(), 4u);
 
+  CapturedRun bare_id = Esctl({"events", "--json", "--stream", "A"});
+  CapturedRun no_such = Esctl({"events", "--stream", "nobody"});
+  EXPECT_EQ(bare_id.exit_code, 0) << bare_id.Describe();
+  const std::vector<std::string> bare_lines = Lines(bare_id.out);
+  ASSERT_EQ(bare_lines.size(), 3u) << "A is account-A: " << bare_id.out;
+  for (const std::string& line : bare_lines) {
+    EXPECT_NE(line.find("\"stream_id\":\"account-A\""), std::string::npos) << line;
+  }
+  EXPECT_EQ(no_such.exit_code, 1) << no_such.Describe();
+  EXPECT_NE(no_such.err.find("account-nobody"), std::string::npos) << no_such.err;
+
   CapturedRun at_1 = Esctl({"account", "A", "--at", "1"});
   CapturedRun at_3 = Esctl({"account", "A", "--at", "3", "--json"});
   CapturedRun at_4 = Esctl({"account", "A", "--at", "4"});
