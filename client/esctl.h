@@ -98,4 +98,8 @@ int RunHistory(Esctl& esctl, const QueryArgs& args, const std::string& account, 
 int RunTransfers(Esctl& esctl, const QueryArgs& args, const TransfersArgs& transfers);
 int RunTotals(Esctl& esctl, const QueryArgs& args);
 
+// Asks query_service to rebuild its projection from position 1 (queries are
+// served throughout); with `wait`, prints progress until the new one is live.
+int RunRebuildProjections(Esctl& esctl, bool wait);
+
 }  // namespace es::client

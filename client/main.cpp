@@ -206,6 +206,14 @@ int main(int argc, char** argv) {
   add_query_flags(totals_cmd, false);
   totals_cmd->callback([&] { run = [&] { return RunTotals(esctl, query); }; });
 
+  bool no_wait = false;
+  auto* rebuild_cmd = app.add_subcommand(
+      "rebuild-projections",
+      "rebuild query_service's read models from position 1 beside the live ones (queries are "
+      "answered throughout) and swap them in; prints progress until done");
+  rebuild_cmd->add_flag("--no-wait", no_wait, "start it and return");
+  rebuild_cmd->callback([&] { run = [&] { return RunRebuildProjections(esctl, !no_wait); }; });
+
   auto* help_cmd = app.add_subcommand("help", "print this help");
   const std::string usage = app.help();  // the whole app's, before a verb is chosen
   help_cmd->callback([&] {

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <optional>
+#include <thread>
 
 #include "client/esctl.h"
 #include "es/v1/query.pb.h"
@@ -268,6 +270,54 @@ int RunTotals(Esctl& esctl, const QueryArgs& args) {
   }
   std::fflush(stdout);
   return kOk;
+}
+
+int RunRebuildProjections(Esctl& esctl, bool wait) {
+  QueryClient client(esctl.context, esctl.endpoints.queries, esctl.rpc());
+  auto ask = [&](auto fill) -> std::optional<es::v1::RebuildStatus> {
+    es::v1::QueryRequest request;
+    fill(request);
+    auto reply = client.Call(request);
+    if (!reply) return std::nullopt;
+    if (reply->has_rebuild()) return reply->rebuild();
+    if (reply->has_stats()) return reply->stats().rebuild();
+    return std::nullopt;
+  };
+  std::optional<es::v1::RebuildStatus> started =
+      ask([](es::v1::QueryRequest& r) { r.mutable_rebuild_projections(); });
+  if (!started) {
+    return Fail(kUnavailable, "query_service did not answer at " + esctl.endpoints.queries);
+  }
+  const uint64_t completed_before = started->rebuilds_completed();
+  auto print = [&](const es::v1::RebuildStatus& status) {
+    if (esctl.json) {
+      PrintJson(status);
+    } else if (status.running()) {
+      std::printf("rebuilding: position %llu of %llu, %.1f s\n", (ull)status.position(),
+                  (ull)status.target_position(), status.seconds());
+    } else {
+      std::printf("rebuilt in %.1f s; the new projection is live\n", status.seconds());
+    }
+    std::fflush(stdout);
+  };
+  print(*started);
+  if (!wait) return kOk;
+  // Progress about once a second until it is live. Each poll is bounded by
+  // --timeout; the rebuild itself by the log's length.
+  for (int poll = 1;; ++poll) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    std::optional<es::v1::RebuildStatus> status =
+        ask([](es::v1::QueryRequest& r) { r.mutable_stats(); });
+    if (!status) {
+      return Fail(kUnavailable, "query_service stopped answering at " + esctl.endpoints.queries +
+                                    " during the rebuild");
+    }
+    if (status->rebuilds_completed() > completed_before && !status->running()) {
+      print(*status);
+      return kOk;
+    }
+    if (poll % 4 == 0) print(*status);
+  }
 }
 
 }  // namespace es::client

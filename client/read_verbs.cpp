@@ -407,13 +407,16 @@ int RunStats(Esctl& esctl) {
                      "\"head_position\":%llu,\"lag\":%llu,\"events_applied\":%llu,"
                      "\"events_ignored\":%llu,\"transactions\":%llu,\"queries\":%llu,"
                      "\"stale_answers\":%llu,\"queries_waiting\":%llu,"
-                     "\"position_repairs\":%llu,\"rss_bytes\":%llu}\n"
+                     "\"position_repairs\":%llu,\"rss_bytes\":%llu,\"rebuild_running\":%s,"
+                     "\"rebuild_position\":%llu,\"rebuilds_completed\":%llu}\n"
                    : "query_service: position=%llu head=%llu lag=%llu applied=%llu ignored=%llu "
                      "transactions=%llu queries=%llu stale=%llu waiting=%llu repairs=%llu "
-                     "rss=%llu bytes\n",
+                     "rss=%llu bytes rebuild_running=%s rebuild_position=%llu rebuilds=%llu\n",
         (ull)q.position(), (ull)q.head_position(), (ull)q.lag(), (ull)q.events_applied(),
         (ull)q.events_ignored(), (ull)q.transactions(), (ull)q.queries(), (ull)q.stale_answers(),
-        (ull)q.queries_waiting(), (ull)q.position_repairs(), (ull)q.rss_bytes());
+        (ull)q.queries_waiting(), (ull)q.position_repairs(), (ull)q.rss_bytes(),
+        q.rebuild().running() ? "true" : "false", (ull)q.rebuild().position(),
+        (ull)q.rebuild().rebuilds_completed());
   } else {
     unavailable("queries", esctl.endpoints.queries);
   }

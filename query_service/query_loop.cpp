@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 
@@ -73,7 +75,7 @@ void Log(const char* format, ...) {
 QueryLoop::QueryLoop(zmq::context_t& context, QueryOptions options)
     : options_(std::move(options)),
       context_(context),
-      projection_(options_.data_dir + "/projection.db"),
+      projection_(std::make_unique<Projection>(LivePath())),
       router_(context, QuerySocketOptions()) {
   router_.socket().bind(options_.bind);
   NewSubscriber();
@@ -86,7 +88,7 @@ std::string QueryLoop::endpoint() const { return router_.bound_endpoint(); }
 void QueryLoop::NewSubscriber() {
   es::bus::CatchUpOptions options{.store_requests = options_.store_requests,
                                   .store_events = options_.store_events,
-                                  .from_position = projection_.position() + 1};
+                                  .from_position = projection_->position() + 1};
   options.batched = true;
   options.name = "query_service";
   subscriber_.reset();
@@ -94,7 +96,7 @@ void QueryLoop::NewSubscriber() {
 }
 
 bool QueryLoop::Run(const std::atomic<bool>& stop) {
-  Log("projecting from position %llu", static_cast<unsigned long long>(projection_.position() + 1));
+  Log("projecting from position %llu", static_cast<unsigned long long>(projection_->position() + 1));
   try {
     while (!stop.load()) {
       router_.Flush();
@@ -120,16 +122,17 @@ bool QueryLoop::Run(const std::atomic<bool>& stop) {
         if (!Interrupted(error)) throw;
       }
       ApplyBatch();
+      ApplyRebuildSlice();
       AnswerWaiting(/*expire_only=*/false);
       ServeRequests();
     }
     ApplyBatch();
   } catch (const std::exception& e) {
     Log("fatal: %s (the projection stays at position %llu)", e.what(),
-        static_cast<unsigned long long>(projection_.position()));
+        static_cast<unsigned long long>(projection_->position()));
     return false;
   }
-  Log("stopped at position %llu", static_cast<unsigned long long>(projection_.position()));
+  Log("stopped at position %llu", static_cast<unsigned long long>(projection_->position()));
   return true;
 }
 
@@ -139,9 +142,9 @@ void QueryLoop::ApplyBatch() {
   bool repair = false;
   while (taken < options_.batch_events) {
     if (!subscriber_->Next(&record_, milliseconds(0))) break;
-    if (!projection_.in_transaction()) projection_.Begin();
+    if (!projection_->in_transaction()) projection_->Begin();
     ++taken;
-    switch (projection_.Apply(record_)) {
+    switch (projection_->Apply(record_)) {
       case Projection::Applied::kApplied:
         ++events_applied_;
         break;
@@ -151,20 +154,20 @@ void QueryLoop::ApplyBatch() {
       case Projection::Applied::kAlreadyApplied:
         Log("event at position %llu was already applied (projection at %llu): skipped",
             static_cast<unsigned long long>(record_.global_position()),
-            static_cast<unsigned long long>(projection_.applied_position()));
+            static_cast<unsigned long long>(projection_->applied_position()));
         break;
       case Projection::Applied::kNotNext:
         Log("event at position %llu is not the next one (projection at %llu): repairing from "
             "the store",
             static_cast<unsigned long long>(record_.global_position()),
-            static_cast<unsigned long long>(projection_.applied_position()));
+            static_cast<unsigned long long>(projection_->applied_position()));
         repair = true;
         break;
     }
     if (repair || ((taken & 255) == 0 && Clock::now() >= end)) break;
   }
-  if (projection_.in_transaction()) {
-    projection_.Commit();
+  if (projection_->in_transaction()) {
+    projection_->Commit();
     ++transactions_;
   }
   if (repair) {
@@ -178,18 +181,19 @@ void QueryLoop::ServeRequests() {
     std::optional<es::bus::RoutedRequest> routed = router_.Receive(&dropped_requests_);
     if (!routed) return;
     if (routed->frame_error) {
-      router_.Send(*routed, MessageOf(ErrorReply(0, projection_.position(), *routed->frame_error)));
+      router_.Send(*routed, MessageOf(ErrorReply(0, projection_->position(), *routed->frame_error)));
       continue;
     }
     es::v1::QueryRequest request;
     if (routed->body.size() > static_cast<size_t>(INT_MAX) ||
         !request.ParseFromArray(routed->body.data(), static_cast<int>(routed->body.size()))) {
       router_.Send(*routed,
-                   MessageOf(ErrorReply(0, projection_.position(), "the body is not a QueryRequest")));
+                   MessageOf(ErrorReply(0, projection_->position(), "the body is not a QueryRequest")));
       continue;
     }
-    const bool control = request.has_ping() || request.has_stats();
-    if (control || request.min_position() <= projection_.position()) {
+    const bool control =
+        request.has_ping() || request.has_stats() || request.has_rebuild_projections();
+    if (control || request.min_position() <= projection_->position()) {
       Answer(routed->identity, request, /*stale=*/false);
     } else if (request.wait_ms() == 0 || waiting_.size() >= kMaxWaiting) {
       Answer(routed->identity, request, /*stale=*/true);
@@ -208,7 +212,7 @@ void QueryLoop::ServeRequests() {
 void QueryLoop::AnswerWaiting(bool expire_only) {
   const auto now = Clock::now();
   for (auto it = waiting_.begin(); it != waiting_.end();) {
-    const bool reached = !expire_only && it->request.min_position() <= projection_.position();
+    const bool reached = !expire_only && it->request.min_position() <= projection_->position();
     if (reached || now >= it->deadline) {
       Answer(it->identity, it->request, /*stale=*/!reached);
       it = waiting_.erase(it);
@@ -223,7 +227,7 @@ void QueryLoop::Answer(const zmq::message_t& identity, const es::v1::QueryReques
   ++queries_;
   es::v1::QueryReply reply;
   reply.set_request_id(request.request_id());
-  reply.set_position(projection_.position());
+  reply.set_position(projection_->position());
   if (stale) {
     ++stale_answers_;
     reply.set_status(es::v1::QUERY_STATUS_STALE);
@@ -234,7 +238,7 @@ void QueryLoop::Answer(const zmq::message_t& identity, const es::v1::QueryReques
   try {
     switch (request.body_case()) {
       case es::v1::QueryRequest::kPing:
-        reply.mutable_pong()->set_head_position(projection_.position());
+        reply.mutable_pong()->set_head_position(projection_->position());
         reply.mutable_pong()->set_service("query_service");
         reply.mutable_pong()->set_pid(static_cast<uint32_t>(::getpid()));
         break;
@@ -242,31 +246,34 @@ void QueryLoop::Answer(const zmq::message_t& identity, const es::v1::QueryReques
         *reply.mutable_stats() = Stats();
         break;
       case es::v1::QueryRequest::kListAccounts:
-        *reply.mutable_accounts() = projection_.ListAccounts(request.list_accounts());
+        *reply.mutable_accounts() = projection_->ListAccounts(request.list_accounts());
         break;
       case es::v1::QueryRequest::kGetHistory:
-        *reply.mutable_history() = projection_.History(request.get_history());
+        *reply.mutable_history() = projection_->History(request.get_history());
         break;
       case es::v1::QueryRequest::kListTransfers:
-        *reply.mutable_transfers() = projection_.ListTransfers(request.list_transfers());
+        *reply.mutable_transfers() = projection_->ListTransfers(request.list_transfers());
         break;
       case es::v1::QueryRequest::kGetTotals:
-        *reply.mutable_totals() = projection_.Totals();
+        *reply.mutable_totals() = projection_->Totals();
+        break;
+      case es::v1::QueryRequest::kRebuildProjections:
+        *reply.mutable_rebuild() = rebuild_ ? RebuildProgress() : StartRebuild();
         break;
       default:
-        reply = ErrorReply(request.request_id(), projection_.position(),
+        reply = ErrorReply(request.request_id(), projection_->position(),
                            "the QueryRequest has no body");
         break;
     }
   } catch (const BadQuery& e) {
-    reply = ErrorReply(request.request_id(), projection_.position(), e.what());
+    reply = ErrorReply(request.request_id(), projection_->position(), e.what());
   }
   router_.Send(identity, /*delimited=*/true, MessageOf(reply));
 }
 
 es::v1::QueryServiceStats QueryLoop::Stats() const {
   es::v1::QueryServiceStats stats;
-  const uint64_t position = projection_.position();
+  const uint64_t position = projection_->position();
   const uint64_t head = std::max(subscriber_->known_head(), position);
   stats.set_position(position);
   stats.set_head_position(head);
@@ -279,7 +286,91 @@ es::v1::QueryServiceStats QueryLoop::Stats() const {
   stats.set_queries_waiting(waiting_.size());
   stats.set_position_repairs(position_repairs_);
   stats.set_rss_bytes(ResidentSetBytes());
+  *stats.mutable_rebuild() = RebuildProgress();
   return stats;
+}
+
+es::v1::RebuildStatus QueryLoop::StartRebuild() {
+  // A rebuild interrupted by a stop or a crash left its file: start over.
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((RebuildPath() + suffix).c_str());
+  rebuild_ = std::make_unique<Projection>(RebuildPath());
+  es::bus::CatchUpOptions options{.store_requests = options_.store_requests,
+                                  .store_events = options_.store_events,
+                                  .from_position = 1};
+  options.batched = true;
+  options.name = "query_service-rebuild";
+  rebuild_subscriber_ = std::make_unique<es::bus::CatchUpSubscriber>(context_, options);
+  rebuild_started_ = Clock::now();
+  Log("rebuilding the projection from position 1 in %s; queries are answered from the live one "
+      "(at %llu) meanwhile",
+      RebuildPath().c_str(), static_cast<unsigned long long>(projection_->position()));
+  return RebuildProgress();
+}
+
+es::v1::RebuildStatus QueryLoop::RebuildProgress() const {
+  es::v1::RebuildStatus status;
+  status.set_running(rebuild_ != nullptr);
+  status.set_rebuilds_completed(rebuilds_completed_);
+  if (rebuild_) {
+    status.set_position(rebuild_->position());
+    status.set_target_position(std::max({subscriber_->known_head(),
+                                         rebuild_subscriber_->known_head(),
+                                         projection_->position()}));
+    status.set_seconds(std::chrono::duration<double>(Clock::now() - rebuild_started_).count());
+  } else {
+    status.set_seconds(last_rebuild_seconds_);
+  }
+  return status;
+}
+
+void QueryLoop::ApplyRebuildSlice() {
+  if (!rebuild_) return;
+  // A slice per turn (the live projection and the queries come first), in
+  // transactions as large as the live one's.
+  const auto end = Clock::now() + milliseconds(40);
+  bool drained = false;
+  size_t taken = 0;
+  while (Clock::now() < end) {
+    if (!rebuild_subscriber_->Next(&record_, milliseconds(0))) {
+      drained = true;
+      break;
+    }
+    if (!rebuild_->in_transaction()) rebuild_->Begin();
+    if (rebuild_->Apply(record_) == Projection::Applied::kNotNext) {
+      throw std::runtime_error("the rebuild's subscriber skipped a position at " +
+                               std::to_string(record_.global_position()));
+    }
+    if (++taken == options_.batch_events) {
+      rebuild_->Commit();
+      taken = 0;
+    }
+  }
+  if (rebuild_->in_transaction()) rebuild_->Commit();
+  // Caught up: as far as the live projection, with nothing more waiting.
+  if (drained && rebuild_->position() >= projection_->position()) SwapInRebuild();
+}
+
+void QueryLoop::SwapInRebuild() {
+  const uint64_t position = rebuild_->position();
+  // Closing each connection checkpoints its WAL into the database file and
+  // removes the WAL, so each projection is one file; the rename replaces
+  // the live one atomically: a crash before it leaves the old projection,
+  // after it the new one, each consistent at its own checkpoint.
+  rebuild_subscriber_.reset();
+  rebuild_.reset();
+  subscriber_.reset();
+  projection_.reset();
+  if (std::rename(RebuildPath().c_str(), LivePath().c_str()) != 0) {
+    throw std::runtime_error("cannot rename " + RebuildPath() + " to " + LivePath() + ": " +
+                             std::strerror(errno));
+  }
+  projection_ = std::make_unique<Projection>(LivePath());
+  NewSubscriber();
+  last_rebuild_seconds_ = std::chrono::duration<double>(Clock::now() - rebuild_started_).count();
+  ++rebuilds_completed_;
+  Log("rebuilt the projection from position 1 to %llu in %.1f s (%.0f events/s); it is live",
+      static_cast<unsigned long long>(position), last_rebuild_seconds_,
+      last_rebuild_seconds_ > 0 ? static_cast<double>(position) / last_rebuild_seconds_ : 0.0);
 }
 
 }  // namespace es::query

@@ -51,7 +51,7 @@ class QueryLoop {
   ~QueryLoop();
 
   std::string endpoint() const;
-  uint64_t position() const { return projection_.position(); }
+  uint64_t position() const { return projection_->position(); }
   // Runs until `stop`; commits what it applied before returning. False if
   // the projection failed (SQLite error).
   bool Run(const std::atomic<bool>& stop);
@@ -63,6 +63,14 @@ class QueryLoop {
     std::chrono::steady_clock::time_point deadline;
   };
   void NewSubscriber();
+  // Rebuild: a second projection from position 1 beside the live one,
+  // applied a slice per turn, swapped in when it has caught up.
+  es::v1::RebuildStatus StartRebuild();
+  es::v1::RebuildStatus RebuildProgress() const;
+  void ApplyRebuildSlice();
+  void SwapInRebuild();
+  std::string LivePath() const { return options_.data_dir + "/projection.db"; }
+  std::string RebuildPath() const { return options_.data_dir + "/projection.rebuild.db"; }
   // Applies what the subscriber has, in one transaction.
   void ApplyBatch();
   void ServeRequests();
@@ -72,7 +80,13 @@ class QueryLoop {
 
   QueryOptions options_;
   zmq::context_t& context_;
-  Projection projection_;
+  std::unique_ptr<Projection> projection_;
+  // While a rebuild runs.
+  std::unique_ptr<Projection> rebuild_;
+  std::unique_ptr<es::bus::CatchUpSubscriber> rebuild_subscriber_;
+  std::chrono::steady_clock::time_point rebuild_started_;
+  double last_rebuild_seconds_ = 0;
+  uint64_t rebuilds_completed_ = 0;
   es::bus::RouterSocket router_;
   std::unique_ptr<es::bus::CatchUpSubscriber> subscriber_;
   es::v1::EventRecord record_;  // reused for every event

@@ -27,6 +27,8 @@
 #include "tests/support/captured_run.h"
 #include "tests/support/command_test_client.h"
 #include "tests/support/dealer_test_client.h"
+#include "tests/support/store_requests.h"
+#include "tests/support/store_test_client.h"
 #include "tests/support/temp_dir.h"
 
 namespace es::testing {
@@ -626,6 +628,78 @@ TEST_F(QueryProcessTest, Kill9UnderLoadThenRestartEndsWithTheSameModels) {
   ASSERT_NE(resumed, std::string::npos) << log;
   EXPECT_GT(std::stoull(log.substr(resumed + 25)), killed_at)
       << "the restart resumed from its checkpoint, not from position 1: " << log;
+  ExpectModelsEqualTheFoldOfTheLog(bank);
+}
+
+TEST_F(QueryProcessTest, ARebuildAnswersQueriesThroughoutAndSwapsInTheSameModels) {
+  BankSystem bank(dir_, {.start_query = true});
+  CommandTestClient commands(context_, bank.commands());
+  for (int i = 0; i < 6; ++i) {
+    const auto reply = commands.Call(CommandRequestWith(
+        OpenAccountWith("open-" + std::to_string(i), "r" + std::to_string(i), "Owner", 500)));
+    ASSERT_TRUE(reply.has_outcome() && reply.outcome().accepted()) << reply.DebugString();
+  }
+  for (int i = 0; i < 60; ++i) {
+    commands.Call(CommandRequestWith(TransferWith("rt-" + std::to_string(i), "rt" + std::to_string(i),
+                                                  "r" + std::to_string(i % 6),
+                                                  "r" + std::to_string((i + 1) % 6), 7 + i)));
+  }
+  // Events the projection only counts as versions (records of types it
+  // does not project, on transfer streams: an UPDATE each), so that a
+  // rebuild takes long enough to be queried while it runs: 150,000 of
+  // them, pipelined.
+  {
+    StoreTestClient store(context_, bank.store_requests());
+    constexpr int kAppends = 15'000;
+    for (int i = 0; i < kAppends; ++i) {
+      es::v1::StoreRequest request = AppendRequestOf(
+          MakeAppend("transfer-noise-" + std::to_string(i % 100), "noise-" + std::to_string(i), ExpectAny(), 10));
+      request.set_request_id(static_cast<uint64_t>(i));
+      store.Send(request);
+    }
+    for (int i = 0; i < kAppends; ++i) {
+      std::optional<es::v1::StoreReply> reply = store.Receive(seconds(30));
+      ASSERT_TRUE(reply.has_value() && reply->has_append()) << i;
+    }
+  }
+  const uint64_t head = WaitForQuiet(bank);
+  ASSERT_GT(head, 150'000u);
+
+  CapturedRun started = bank.Esctl({"rebuild-projections", "--no-wait", "--json"});
+  ASSERT_TRUE(started.exited && started.exit_code == 0) << started.Describe();
+  EXPECT_NE(started.out.find("\"running\":true"), std::string::npos) << started.out;
+
+  // Queries go on being answered, from the live projection, while it runs.
+  int answered_while_running = 0;
+  es::v1::RebuildStatus status;
+  const auto deadline = Clock::now() + seconds(120);
+  while (Clock::now() < deadline) {
+    const auto asked = Clock::now();
+    es::v1::QueryRequest totals;
+    totals.mutable_get_totals();
+    const es::v1::QueryReply answer = Ask(bank, totals, head);
+    EXPECT_EQ(answer.totals().accounts_open(), 6u);
+    EXPECT_LT(Clock::now() - asked, seconds(1)) << "a query waited behind the rebuild";
+    es::v1::QueryRequest stats;
+    stats.mutable_stats();
+    status = Ask(bank, stats, 0).stats().rebuild();
+    if (!status.running()) break;
+    ++answered_while_running;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_FALSE(status.running()) << "the rebuild did not finish";
+  EXPECT_EQ(status.rebuilds_completed(), 1u);
+  EXPECT_GT(answered_while_running, 0) << "the rebuild was over before a query could be asked: "
+                                       << bank.query_service().ReadLog();
+  EXPECT_NE(bank.query_service().ReadLog().find("rebuilt the projection from position 1 to"),
+            std::string::npos)
+      << bank.query_service().ReadLog();
+  ExpectModelsEqualTheFoldOfTheLog(bank);
+
+  // The swapped-in projection is the live one: it follows new writes.
+  const auto reply = commands.Call(CommandRequestWith(CreditWith("after", "r0", 5)));
+  ASSERT_TRUE(reply.has_outcome() && reply.outcome().accepted()) << reply.DebugString();
+  WaitForQuiet(bank);
   ExpectModelsEqualTheFoldOfTheLog(bank);
 }
 
