@@ -43,6 +43,9 @@ struct EventsArgs {
   uint64_t last = 0;   // >0: only the newest this many (of the log, or of the stream)
 };
 int RunEvents(Esctl& esctl, const EventsArgs& args);
+// The store's streams in id order ("ID VERSION" lines), those starting with
+// `prefix`, at most `limit` (0: all).
+int RunStreams(Esctl& esctl, const std::string& prefix, uint64_t limit);
 
 struct SubscribeArgs {
   int64_t from = -1;  // -1: only events after the current head

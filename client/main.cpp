@@ -73,6 +73,15 @@ int main(int argc, char** argv) {
       ->excludes(events_limit);
   events_cmd->callback([&] { run = [&] { return RunEvents(esctl, events); }; });
 
+  std::string streams_prefix;
+  uint64_t streams_limit = 0;
+  auto* streams_cmd = app.add_subcommand("streams", "list the store's streams, in id order");
+  streams_cmd->add_option("--prefix", streams_prefix, "only ids starting with this");
+  streams_cmd->add_option("--limit", streams_limit, "at most this many (default: all)")
+      ->check(kNotNegative);
+  streams_cmd->callback(
+      [&] { run = [&] { return RunStreams(esctl, streams_prefix, streams_limit); }; });
+
   SubscribeArgs subscribe;
   auto* subscribe_cmd = app.add_subcommand("subscribe", "follow events live, missing none");
   subscribe_cmd

@@ -142,6 +142,38 @@ int RunEvents(Esctl& esctl, const EventsArgs& requested) {
   return kOk;
 }
 
+int RunStreams(Esctl& esctl, const std::string& prefix, uint64_t limit) {
+  StoreClient store(esctl.context, esctl.endpoints.store_requests, esctl.rpc());
+  std::string after;
+  uint64_t printed = 0;
+  do {
+    es::v1::StoreRequest request;
+    auto* list = request.mutable_list_streams();
+    list->set_prefix(prefix);
+    list->set_after(after);
+    list->set_max_count(static_cast<uint32_t>(limit == 0 ? 1000 : std::min<uint64_t>(1000, limit - printed)));
+    auto reply = store.Call(request);
+    if (!reply) return Unavailable("store_service", store.endpoint());
+    if (reply->has_error()) return StoreError(reply->error());
+    if (!reply->has_list_streams()) {
+      return Fail(kRefused, "store_service does not list streams (an older store?)");
+    }
+    for (const es::v1::StreamInfo& info : reply->list_streams().streams()) {
+      if (esctl.json) {
+        std::printf("{\"stream_id\":%s,\"version\":%llu}\n", es::bus::JsonQuote(info.stream_id()).c_str(),
+                    static_cast<unsigned long long>(info.version()));
+      } else {
+        std::printf("%s %llu\n", info.stream_id().c_str(),
+                    static_cast<unsigned long long>(info.version()));
+      }
+      ++printed;
+    }
+    after = reply->list_streams().next_after();
+  } while (!after.empty() && (limit == 0 || printed < limit));
+  std::fflush(stdout);
+  return kOk;
+}
+
 int RunSubscribe(Esctl& esctl, const SubscribeArgs& args) {
   uint64_t from = 1;
   if (args.from >= 0) {

@@ -121,6 +121,12 @@ class EventStorage {
   // How many streams exist.
   virtual uint64_t StreamCount() const = 0;
 
+  // The committed streams whose ids start with `prefix` and sort after
+  // `after`, in id order, at most `max_count`, with their versions
+  // (LogIndex::ListStreams).
+  virtual void ListStreams(std::string_view prefix, std::string_view after, uint32_t max_count,
+                           es::v1::ListStreamsResult* result) const = 0;
+
   // The result of the committed append that carried `command_id`
   // (duplicate=false), or nullopt if no append carried it.
   virtual std::optional<es::v1::AppendResult> FindCommand(std::string_view command_id) const = 0;

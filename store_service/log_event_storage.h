@@ -115,6 +115,10 @@ class LogEventStorage final : public EventStorage {
     return index_.CommittedStreamVersion(stream_id);
   }
   uint64_t StreamCount() const override { return index_.committed_stream_count(); }
+  void ListStreams(std::string_view prefix, std::string_view after, uint32_t max_count,
+                   es::v1::ListStreamsResult* result) const override {
+    index_.ListStreams(prefix, after, max_count, index_.committed_head(), result);
+  }
   std::optional<es::v1::AppendResult> FindCommand(std::string_view command_id) const override;
   std::string_view EngineName() const override { return "log"; }
 

@@ -1,5 +1,7 @@
 #include "store_service/log_index.h"
 
+#include <queue>
+
 #include <cassert>
 
 namespace es::store {
@@ -26,6 +28,45 @@ uint64_t LogIndex::CommittedCount(const std::vector<uint64_t>& positions) const 
   uint64_t count = positions.size();
   while (count > 0 && positions[count - 1] > committed_head_) --count;
   return count;
+}
+
+void LogIndex::ListStreams(std::string_view prefix, std::string_view after, size_t max_count,
+                           uint64_t through, es::v1::ListStreamsResult* result) const {
+  result->Clear();
+  if (max_count == 0) return;
+  // The max_count smallest ids past `after`: a max-heap of the best so far.
+  struct Found {
+    std::string_view id;
+    uint64_t version;
+    bool operator<(const Found& other) const { return id < other.id; }
+  };
+  std::priority_queue<Found> best;
+  bool more = false;  // a stream qualified beyond the page
+  streams_.ForEach([&](const StreamTable::Entry& entry) {
+    const std::string_view id = entry.key;
+    if (!id.starts_with(prefix) || id <= after) return;
+    if (best.size() == max_count && id >= best.top().id) {
+      more = true;
+      return;
+    }
+    uint64_t version = entry.value.size();
+    while (version > 0 && entry.value[version - 1] > through) --version;
+    if (version == 0) return;
+    if (best.size() == max_count) {
+      best.pop();
+      more = true;
+    }
+    best.push(Found{id, version});
+  });
+  std::vector<Found> page;
+  page.reserve(best.size());
+  for (; !best.empty(); best.pop()) page.push_back(best.top());
+  for (auto it = page.rbegin(); it != page.rend(); ++it) {
+    es::v1::StreamInfo* info = result->add_streams();
+    info->set_stream_id(it->id.data(), it->id.size());
+    info->set_version(it->version);
+  }
+  if (more && !page.empty()) result->set_next_after(std::string(page.front().id));
 }
 
 const std::vector<uint64_t>* LogIndex::StreamPositions(std::string_view stream_id) const {

@@ -49,6 +49,13 @@ class LogIndex {
   // How many of `positions` (a stream's, ascending) are committed.
   uint64_t CommittedCount(const std::vector<uint64_t>& positions) const;
 
+  // Up to `max_count` streams with an event at or before `through`, whose
+  // ids start with `prefix` and sort after `after`, in id order, with
+  // their versions as of `through`: one pass over the streams (an
+  // operator's listing, not a hot path).
+  void ListStreams(std::string_view prefix, std::string_view after, size_t max_count,
+                   uint64_t through, es::v1::ListStreamsResult* result) const;
+
   // positions[v - 1] is the global position of version v; nullptr when the
   // stream does not exist. Valid until the next change to the index.
   const std::vector<uint64_t>* StreamPositions(std::string_view stream_id) const;

@@ -52,6 +52,10 @@ class SqliteEventStorage final : public EventStorage {
     return index_.StreamVersion(stream_id);
   }
   uint64_t StreamCount() const override { return index_.stream_count(); }
+  void ListStreams(std::string_view prefix, std::string_view after, uint32_t max_count,
+                   es::v1::ListStreamsResult* result) const override {
+    index_.ListStreams(prefix, after, max_count, index_.head(), result);
+  }
   std::optional<es::v1::AppendResult> FindCommand(std::string_view command_id) const override {
     return index_.FindCommand(command_id);
   }

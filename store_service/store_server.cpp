@@ -375,11 +375,18 @@ void StoreServer::HandleRequest(bus::RoutedRequest& routed, SubmittedBatch* batc
       versions->set_head_position(storage_.Head());
       break;
     }
+    case es::v1::StoreRequest::kListStreams: {
+      const es::v1::ListStreamsRequest& list = request.list_streams();
+      storage_.ListStreams(list.prefix(), list.after(), ReadLimitsFor(list.max_count()).max_count,
+                           reply.mutable_list_streams());
+      break;
+    }
     case es::v1::StoreRequest::BODY_NOT_SET:
       // Also what a body from a newer schema (an unknown field) parses to.
       ReplyError(routed.identity, request.request_id(), es::v1::ERROR_CODE_BAD_REQUEST,
                  "StoreRequest has no known body: set one of append, append_many, read_stream, "
-                 "read_all, ping, stats, report_checkpoint, find_command, stream_versions");
+                 "read_all, ping, stats, report_checkpoint, find_command, stream_versions, "
+                 "list_streams");
       return;
   }
   Reply(routed.identity, reply);

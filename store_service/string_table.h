@@ -38,6 +38,11 @@ class StringTable {
   };
 
   size_t size() const { return entries_.size(); }
+  // Calls f(entry) for every entry, oldest first.
+  template <typename F>
+  void ForEach(F&& f) const {
+    for (const Entry& entry : entries_) f(entry);
+  }
 
   Entry* Find(std::string_view key) { return FindWithHash(key, Hash(key)); }
   const Entry* Find(std::string_view key) const {

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <thread>
@@ -397,6 +398,23 @@ TEST_F(EsctlProcessTest, EventsStreamFromAndLimitSelectWhatTheySay) {
   ASSERT_EQ(lines.size(), 2u) << text.out;
   EXPECT_EQ(lines[0].rfind("#1 " + log[0].stream_id() + "@1 test.Event", 0), 0u) << lines[0];
   EXPECT_EQ(lines[1].rfind("#2 ", 0), 0u) << lines[1];
+}
+
+TEST_F(EsctlProcessTest, StreamsListsTheStoresStreamsInIdOrderAcrossPages) {
+  AppendMany(2400, 1200);  // s-0 .. s-1199, two events each: two pages of 1000 and more
+  CapturedRun all = Esctl({"streams"});
+  CapturedRun some = Esctl({"streams", "--prefix", "s-11", "--json"});
+  CapturedRun few = Esctl({"streams", "--limit", "3"});
+
+  ASSERT_EQ(all.exit_code, 0) << all.Describe();
+  const std::vector<std::string> lines = Lines(all.out);
+  ASSERT_EQ(lines.size(), 1200u);
+  EXPECT_TRUE(std::is_sorted(lines.begin(), lines.end()));
+  EXPECT_EQ(lines.front(), "s-0 2");
+  // s-11, s-110..s-119, s-1100..s-1199
+  EXPECT_EQ(Lines(some.out).size(), 111u) << some.out.substr(0, 300);
+  EXPECT_EQ(Lines(some.out).front(), "{\"stream_id\":\"s-11\",\"version\":2}");
+  EXPECT_EQ(Lines(few.out), (std::vector<std::string>{"s-0 2", "s-1 2", "s-10 2"}));
 }
 
 TEST_F(EsctlProcessTest, EventsLastShowsTheNewestOfTheLogOrOfAStream) {

@@ -355,6 +355,47 @@ TEST_P(StoreProcessTest, AnswersStreamVersionsInTheOrderAskedAndBoundsTheirNumbe
   EXPECT_NE(refused.error().message().find("10000"), std::string::npos) << refused.error().message();
 }
 
+// list_streams: the streams in id order, filtered by prefix, paged with a
+// cursor, each with its version; a refusal would be a bug, an empty page
+// past the end is the answer.
+TEST_P(StoreProcessTest, ListsStreamsInIdOrderByPrefixInPages) {
+  ServiceProcess store = Start();
+  StoreTestClient client(context_, store.endpoint("requests"));
+  // Created out of id order, some with several events.
+  for (const char* id : {"b-3", "a-2", "b-1", "c-1", "b-2", "a-1"}) {
+    ASSERT_TRUE(client.Call(AppendRequestOf(MakeAppend(id, std::string("c-") + id, ExpectAny(), 1)))
+                    .has_append());
+  }
+  ASSERT_TRUE(client.Call(AppendRequestOf(MakeAppend("b-2", "more", ExpectAny(), 3))).has_append());
+
+  auto list = [&](const std::string& prefix, const std::string& after, uint32_t count) {
+    es::v1::StoreRequest request;
+    request.mutable_list_streams()->set_prefix(prefix);
+    request.mutable_list_streams()->set_after(after);
+    request.mutable_list_streams()->set_max_count(count);
+    es::v1::StoreReply reply = client.Call(request);
+    EXPECT_TRUE(reply.has_list_streams()) << reply.DebugString();
+    return reply.list_streams();
+  };
+  auto ids = [](const es::v1::ListStreamsResult& page) {
+    std::string all;
+    for (const auto& info : page.streams()) {
+      all += info.stream_id() + "@" + std::to_string(info.version()) + " ";
+    }
+    return all;
+  };
+
+  EXPECT_EQ(ids(list("", "", 0)), "a-1@1 a-2@1 b-1@1 b-2@4 b-3@1 c-1@1 ");
+  EXPECT_EQ(list("", "", 0).next_after(), "") << "one page holds them all";
+  const es::v1::ListStreamsResult first = list("b-", "", 2);
+  EXPECT_EQ(ids(first), "b-1@1 b-2@4 ");
+  EXPECT_EQ(first.next_after(), "b-2");
+  const es::v1::ListStreamsResult second = list("b-", first.next_after(), 2);
+  EXPECT_EQ(ids(second), "b-3@1 ");
+  EXPECT_EQ(second.next_after(), "");
+  EXPECT_EQ(ids(list("z", "", 10)), "");
+}
+
 // The two reads behind account snapshots: a stream's last events
 // (from_end), and which append carried a command id, with its events.
 TEST_P(StoreProcessTest, ReadsAStreamsLastEventsAndFindsAnAppendByItsCommandId) {
