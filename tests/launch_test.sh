@@ -27,23 +27,23 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# Five consecutive free ports (BASE..BASE+4), then five more (bound and released here).
+# Five consecutive ports nothing listens on (BASE..BASE+4), at a random
+# place, away from `$1` (another base); plain bash, no python on a fresh
+# machine.
 free_base() {
-  python3 - "$@" <<'PY'
-import socket, sys
-avoid = {int(p) for p in sys.argv[1:]}
-for base in range(20000 + (hash(socket.gethostname()) % 20000), 65000, 7):
-    if any(base + i in avoid for i in range(-5, 10)):
-        continue
-    try:
-        held = []
-        for i in range(5):
-            s = socket.socket(); s.bind(("127.0.0.1", base + i)); held.append(s)
-        for s in held: s.close()
-        print(base); break
-    except OSError:
-        for s in held: s.close()
-PY
+  local avoid="${1:-0}" base p busy
+  for _ in $(seq 500); do
+    base=$((20000 + RANDOM % 40000))
+    if [ "$avoid" -ne 0 ] && [ $((base - avoid)) -gt -10 ] && [ $((base - avoid)) -lt 10 ]; then
+      continue
+    fi
+    busy=0
+    for p in $(seq "$base" $((base + 4))); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then busy=1; break; fi
+    done
+    [ "$busy" -eq 0 ] && { echo "$base"; return 0; }
+  done
+  return 1
 }
 first="$(free_base)"
 second="$(free_base "$first")"
