@@ -181,17 +181,26 @@ int Send(Esctl& esctl, const WriteArgs& write, es::v1::Command command, const st
   return kOk;
 }
 
-void PrintAccount(const Esctl& esctl, const es::v1::AccountView& a) {
+// `a`; with `as_of` (a past state: `bound` and the position of its last
+// event then), that too.
+void PrintAccount(const Esctl& esctl, const es::v1::AccountView& a,
+                  std::optional<uint64_t> as_of = std::nullopt, const std::string& bound = "") {
+  std::string extra;
+  if (as_of) {
+    extra = esctl.json ? ",\"as_of_position\":" + std::to_string(*as_of)
+                       : " (" + bound + ": its last event then is at position " +
+                             std::to_string(*as_of) + ")";
+  }
   if (esctl.json) {
     std::printf(
-        "{\"account_id\":%s,\"owner\":%s,\"balance\":%lld,\"version\":%llu,\"status\":%s}\n",
+        "{\"account_id\":%s,\"owner\":%s,\"balance\":%lld,\"version\":%llu,\"status\":%s%s}\n",
         es::bus::JsonQuote(a.account_id()).c_str(), es::bus::JsonQuote(a.owner()).c_str(),
         static_cast<long long>(a.balance()), static_cast<unsigned long long>(a.version()),
-        es::bus::JsonQuote(a.status()).c_str());
+        es::bus::JsonQuote(a.status()).c_str(), extra.c_str());
   } else {
-    std::printf("account %s owner=%s balance=%lld version=%llu status=%s\n", a.account_id().c_str(),
-                a.owner().c_str(), static_cast<long long>(a.balance()),
-                static_cast<unsigned long long>(a.version()), a.status().c_str());
+    std::printf("account %s owner=%s balance=%lld version=%llu status=%s%s\n",
+                a.account_id().c_str(), a.owner().c_str(), static_cast<long long>(a.balance()),
+                static_cast<unsigned long long>(a.version()), a.status().c_str(), extra.c_str());
   }
 }
 
@@ -362,19 +371,7 @@ int PrintAccountAt(Esctl& esctl, const std::string& account, uint64_t until_posi
   if (!state.account.exists) return Fail(kRefused, "account " + account + " did not exist " + bound);
   es::v1::AccountView view = es::domain::ToView(state.account);
   view.set_version(state.version);
-  if (esctl.json) {
-    std::printf("{\"account_id\":%s,\"owner\":%s,\"balance\":%lld,\"version\":%llu,\"status\":%s,"
-                "\"as_of_position\":%llu}\n",
-                es::bus::JsonQuote(view.account_id()).c_str(), es::bus::JsonQuote(view.owner()).c_str(),
-                static_cast<long long>(view.balance()), static_cast<unsigned long long>(view.version()),
-                es::bus::JsonQuote(view.status()).c_str(), static_cast<unsigned long long>(as_of));
-  } else {
-    std::printf("account %s owner=%s balance=%lld version=%llu status=%s (%s: its last event then is "
-                "at position %llu)\n",
-                view.account_id().c_str(), view.owner().c_str(),
-                static_cast<long long>(view.balance()), static_cast<unsigned long long>(view.version()),
-                view.status().c_str(), bound.c_str(), static_cast<unsigned long long>(as_of));
-  }
+  PrintAccount(esctl, view, as_of, bound);
   return kOk;
 }
 
