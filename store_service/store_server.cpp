@@ -245,22 +245,15 @@ void StoreServer::RefuseWaitingRequests() {
     if (!routed->frame_error && request.ParseFromArray(routed->body.data(), routed->body.size())) {
       request_id = request.request_id();
     }
-    es::v1::StoreReply reply;
-    reply.set_request_id(request_id);
-    reply.mutable_error()->set_code(es::v1::ERROR_CODE_UNAVAILABLE);
-    reply.mutable_error()->set_message("the store is shutting down");
-    ++requests_refused_;
-    Reply(routed->identity, reply, routed->delimited);
+    ReplyError(routed->identity, request_id, es::v1::ERROR_CODE_UNAVAILABLE,
+               "the store is shutting down", routed->delimited);
   }
 }
 
 void StoreServer::HandleRequest(bus::RoutedRequest& routed, SubmittedBatch* batch) {
   if (routed.frame_error) {
-    es::v1::StoreReply reply;
-    reply.mutable_error()->set_code(es::v1::ERROR_CODE_BAD_REQUEST);
-    reply.mutable_error()->set_message(*routed.frame_error);
-    ++requests_refused_;
-    Reply(routed.identity, reply, routed.delimited);
+    ReplyError(routed.identity, 0, es::v1::ERROR_CODE_BAD_REQUEST, *routed.frame_error,
+               routed.delimited);
     return;
   }
   if (routed.body.size() > options_.max_message_bytes) {
@@ -541,13 +534,13 @@ void StoreServer::Reply(const zmq::message_t& identity, const es::v1::StoreReply
 }
 
 void StoreServer::ReplyError(const zmq::message_t& identity, uint64_t request_id,
-                             es::v1::ErrorCode code, const std::string& message) {
+                             es::v1::ErrorCode code, const std::string& message, bool delimited) {
   ++requests_refused_;
   es::v1::StoreReply reply;
   reply.set_request_id(request_id);
   reply.mutable_error()->set_code(code);
   reply.mutable_error()->set_message(message);
-  Reply(identity, reply);
+  Reply(identity, reply, delimited);
 }
 
 ReadLimits StoreServer::ReadLimitsFor(uint32_t requested_count) const {

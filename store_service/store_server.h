@@ -161,7 +161,7 @@ class StoreServer {
   void Reply(const zmq::message_t& identity, const es::v1::StoreReply& reply,
              bool delimited = true);
   void ReplyError(const zmq::message_t& identity, uint64_t request_id, es::v1::ErrorCode code,
-                  const std::string& message);
+                  const std::string& message, bool delimited = true);
   ReadLimits ReadLimitsFor(uint32_t requested_count) const;
   es::v1::StoreStats Stats();
   void Close();
